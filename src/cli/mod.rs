@@ -1,0 +1,175 @@
+//! Command line: `apply`, `validate`, `explain`. Each command loads its files the same way
+//! (read → parse → read the catalog through each Postgres connection → plan), then acts.
+
+mod apply;
+mod explain;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::catalog::Catalog;
+use crate::parse::{self, SourceFile};
+use crate::plan::{self, redact_url, PipelinePlan};
+use crate::source::postgres::{self, SourceError};
+
+#[derive(Debug, Parser)]
+#[command(name = "cdcql", version, about = "Move PostgreSQL data into Kafka, written as SQL")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Resolve, create missing topics, snapshot the pipelines' tables into Kafka.
+    Apply {
+        /// Pipeline files (.sql).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Stop after the initial snapshot (streaming changes is not built yet).
+        #[arg(long)]
+        snapshot_only: bool,
+        /// Run only this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+    },
+    /// Parse, resolve and plan; report problems. Creates nothing.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show the plan of each pipeline: query plan, topics, keys and schemas. Creates nothing.
+    Explain {
+        file: PathBuf,
+        /// Only this pipeline.
+        pipeline: Option<String>,
+    },
+}
+
+/// Why a command failed; decides the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A mistake in the input files (exit code 2); rendered with source context.
+    #[error("{rendered}")]
+    User { rendered: String },
+    /// Something failed while running (exit code 1).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::User { .. } => 2,
+            CliError::Runtime(_) => 1,
+        }
+    }
+
+    fn user(diag: &dyn miette::Diagnostic) -> Self {
+        CliError::User {
+            rendered: crate::report::render(diag),
+        }
+    }
+}
+
+/// A file with its plans.
+pub struct Loaded {
+    pub file: SourceFile,
+    pub plans: Vec<PipelinePlan>,
+}
+
+/// Read, parse, resolve and plan one file.
+pub async fn load(path: &PathBuf) -> Result<Loaded, CliError> {
+    let text = std::fs::read(path).map_err(|e| CliError::User {
+        rendered: format!("cannot read {}: {e}", path.display()),
+    })?;
+    let text = String::from_utf8(text).map_err(|e| CliError::User {
+        rendered: format!(
+            "{} is not valid UTF-8 (byte {}): save it as UTF-8",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ),
+    })?;
+    let file = SourceFile::new(path.display().to_string(), text);
+    let script = parse::parse(&file).map_err(|e| CliError::user(&e))?;
+    let mut catalogs = BTreeMap::new();
+    for (name, url) in plan::postgres_urls(&script) {
+        let client = postgres::connect(&url)
+            .await
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
+        let catalog = Catalog::load(&client).await.map_err(|e| {
+            CliError::Runtime(format!(
+                "reading tables through connection `{name}` ({}): {e}",
+                redact_url(url.expose())
+            ))
+        })?;
+        catalogs.insert(name, catalog);
+    }
+    let plans = plan::plan_script(&file, &script, &catalogs).map_err(|e| CliError::user(&e))?;
+    Ok(Loaded { file, plans })
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Apply {
+            files,
+            snapshot_only,
+            pipeline,
+        } => apply::run(&files, snapshot_only, pipeline.as_deref()).await,
+        Command::Validate { files } => {
+            for f in &files {
+                let loaded = load(f).await?;
+                for p in &loaded.plans {
+                    for w in &p.warnings {
+                        eprintln!("warning: pipeline {}: {w}", p.name);
+                    }
+                }
+                println!(
+                    "{}: ok, {} pipeline(s): {}",
+                    f.display(),
+                    loaded.plans.len(),
+                    loaded
+                        .plans
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            Ok(())
+        }
+        Command::Explain { file, pipeline } => {
+            let loaded = load(&file).await?;
+            let selected = select(&loaded.plans, pipeline.as_deref())?;
+            for p in selected {
+                print!("{}", explain::explain(p));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn select<'a>(plans: &'a [PipelinePlan], name: Option<&str>) -> Result<Vec<&'a PipelinePlan>, CliError> {
+    match name {
+        None => Ok(plans.iter().collect()),
+        Some(n) => match plans.iter().find(|p| p.name == n) {
+            Some(p) => Ok(vec![p]),
+            None => Err(CliError::User {
+                rendered: format!(
+                    "no pipeline named `{n}`; pipelines in this file: {}",
+                    plans.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            }),
+        },
+    }
+}
+
+impl From<SourceError> for CliError {
+    fn from(e: SourceError) -> Self {
+        CliError::Runtime(e.to_string())
+    }
+}
+
+pub use explain::explain;

@@ -1,0 +1,89 @@
+//! Encoders: Connect-model columns (from an envelope) → message bytes. They know Connect
+//! types and their wire format, nothing about Postgres or envelopes.
+
+pub mod json;
+
+use datafusion::arrow::array::StructArray;
+
+use crate::connect::Schema;
+use crate::plan::Encoding;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("cannot encode Arrow type {arrow} as Connect {connect}: this is a bug in cdcql, please report it")]
+    TypeMismatch { arrow: String, connect: String },
+}
+
+/// Encoded messages of one batch, in one buffer. A row without bytes is `None` (a null key,
+/// or a tombstone value).
+#[derive(Debug, Default, Clone)]
+pub struct EncodedColumn {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+    present: Vec<bool>,
+}
+
+impl EncodedColumn {
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.ends.clear();
+        self.present.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        if !self.present[i] {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.data[start..self.ends[i]])
+    }
+
+    pub fn push_null(&mut self) {
+        self.ends.push(self.data.len());
+        self.present.push(false);
+    }
+
+    /// Append bytes to the message being written; finish it with [`Self::end`].
+    pub(crate) fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.data
+    }
+
+    pub(crate) fn end(&mut self) {
+        self.ends.push(self.data.len());
+        self.present.push(true);
+    }
+
+    /// Total encoded bytes.
+    pub fn byte_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// A configured encoder for one topic's keys or values.
+#[derive(Debug, Clone)]
+pub enum Encoder {
+    Json(json::JsonEncoder),
+}
+
+impl Encoder {
+    pub fn new(encoding: Encoding, schema: &Schema) -> Self {
+        match encoding {
+            Encoding::Json { schemas } => Encoder::Json(json::JsonEncoder::new(schema, schemas)),
+        }
+    }
+
+    /// Encode every row; rows that are null (tombstones) become `None`.
+    pub fn encode(&self, rows: &StructArray, out: &mut EncodedColumn) -> Result<(), EncodeError> {
+        match self {
+            Encoder::Json(e) => e.encode(rows, out),
+        }
+    }
+}

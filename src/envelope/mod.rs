@@ -1,0 +1,116 @@
+//! Envelopes turn change batches (rows plus what happened to them) into key and value
+//! columns in the Kafka Connect model (`crate::connect`). A null value row is a tombstone.
+//! Envelopes never produce bytes; encoders never know which envelope they serve.
+
+pub mod debezium;
+
+use datafusion::arrow::array::{RecordBatch, StructArray};
+
+use crate::connect::Schema;
+
+/// What happened to a row, as Debezium's `op` letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Read,
+    Create,
+    Update,
+    Delete,
+}
+
+impl Op {
+    pub fn code(self) -> &'static str {
+        match self {
+            Op::Read => "r",
+            Op::Create => "c",
+            Op::Update => "u",
+            Op::Delete => "d",
+        }
+    }
+}
+
+/// Where a snapshot row sits in the snapshot, Debezium's `source.snapshot` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotMark {
+    First,
+    FirstInDataCollection,
+    True,
+    LastInDataCollection,
+    Last,
+}
+
+impl SnapshotMark {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotMark::First => "first",
+            SnapshotMark::FirstInDataCollection => "first_in_data_collection",
+            SnapshotMark::True => "true",
+            SnapshotMark::LastInDataCollection => "last_in_data_collection",
+            SnapshotMark::Last => "last",
+        }
+    }
+
+    /// Debezium's rule: the very first row of the snapshot is `first`, the very last `last`;
+    /// otherwise the first and last rows of each table are marked as such.
+    pub fn for_row(first_table: bool, last_table: bool, first_row: bool, last_row: bool) -> Self {
+        if first_table && first_row {
+            SnapshotMark::First
+        } else if last_table && last_row {
+            SnapshotMark::Last
+        } else if first_row {
+            SnapshotMark::FirstInDataCollection
+        } else if last_row {
+            SnapshotMark::LastInDataCollection
+        } else {
+            SnapshotMark::True
+        }
+    }
+}
+
+/// Source position shared by every row of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePosition {
+    /// Commit time (streaming) or snapshot start time, µs since the Unix epoch.
+    pub ts_us: i64,
+    pub tx_id: Option<i64>,
+    pub lsn: Option<u64>,
+    pub last_commit_lsn: Option<u64>,
+}
+
+/// Rows of one table that changed the same way-ish: one op per row, the row images in
+/// Arrow (already through the pipeline's query), and where they came from.
+#[derive(Debug, Clone)]
+pub struct ChangeBatch {
+    pub ops: Vec<Op>,
+    /// Old row images; `None` when no row of the batch has one.
+    pub before: Option<RecordBatch>,
+    /// New row images; `None` when no row of the batch has one.
+    pub after: Option<RecordBatch>,
+    pub position: SourcePosition,
+    /// Per row, for snapshot batches.
+    pub snapshot_marks: Option<Vec<SnapshotMark>>,
+}
+
+impl ChangeBatch {
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Key and value columns ready for an encoder. `key` is `None` for tables without a key
+/// (every message gets a null key).
+#[derive(Debug, Clone)]
+pub struct Records {
+    pub key: Option<StructArray>,
+    pub value: StructArray,
+}
+
+/// The Connect schemas of one table's messages, fixed for the life of a plan.
+#[derive(Debug, Clone)]
+pub struct RecordSchemas {
+    pub key: Option<Schema>,
+    pub value: Schema,
+}

@@ -1,0 +1,552 @@
+//! Planning: a parsed file plus a [`Catalog`] → one [`PipelinePlan`] per `CREATE PIPELINE`.
+//!
+//! Pure and synchronous: no I/O happens here (the catalog was read beforehand), so the same
+//! input always gives the same plan and golden tests need no database. Each table's SELECT is
+//! checked for what a per-row change stream can support, then planned by DataFusion into a
+//! filter and a list of projection expressions that the runtime evaluates on Arrow batches.
+
+mod options;
+mod query;
+mod topic;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::logical_expr::{Expr, LogicalPlan};
+
+use crate::catalog::{Catalog, Column, TableName};
+use crate::parse::{
+    ConnectionKind, CreateConnection, CreatePipeline, EnvelopeKind, Format, Ident, PipelineBody,
+    Script, SourceFile, Span, Statement,
+};
+use crate::types::PgType;
+use options::OptionReader;
+pub use topic::{sanitize_topic, TopicTemplate};
+
+/// A mistake in the user's file, rendered by miette with the source line and a caret.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{message}")]
+pub struct PlanError {
+    pub message: String,
+    #[source_code]
+    pub src: miette::NamedSource<Arc<str>>,
+    #[label("{label}")]
+    pub span: miette::SourceSpan,
+    pub label: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+impl PlanError {
+    pub(crate) fn new(
+        file: &SourceFile,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Self {
+        PlanError {
+            message: message.into(),
+            src: file.named_source(),
+            span: span.into(),
+            label: label.into(),
+            help: None,
+        }
+    }
+
+    pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// The closest candidate by edit distance, if it is close enough to be a likely typo.
+pub(crate) fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let word_l = word.to_lowercase();
+    candidates
+        .map(|c| (edit_distance(&word_l, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A string that must never be printed: database URLs with passwords, registry credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A URL with any password replaced by `****`, safe for logs and `explain`.
+pub fn redact_url(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if let Some(at) = authority.rfind('@') {
+            let userinfo = &authority[..at];
+            if let Some(colon) = userinfo.find(':') {
+                return format!(
+                    "{}{}:****{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &rest[at..]
+                );
+            }
+        }
+    }
+    // key=value connection strings
+    let mut out = Vec::new();
+    for part in url.split_whitespace() {
+        if part.to_ascii_lowercase().starts_with("password=") {
+            out.push("password=****".to_string());
+        } else {
+            out.push(part.to_string());
+        }
+    }
+    out.join(" ")
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresConnection {
+    pub name: String,
+    pub url: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaConnection {
+    pub name: String,
+    pub brokers: String,
+    pub schema_registry: Option<String>,
+    /// Quoted option keys, passed to librdkafka as they are.
+    pub client_options: Vec<(String, String)>,
+}
+
+/// How change events are shaped into key and value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Envelope {
+    Debezium(DebeziumOptions),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebeziumOptions {
+    /// Debezium's `topic.prefix`: `source.name` in every event.
+    pub server_name: String,
+    /// Emit a null-value record after each delete (`tombstones.on.delete`).
+    pub tombstones: bool,
+}
+
+/// How key and value are written as bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// `schemas`: Kafka Connect's `{"schema":..,"payload":..}` wrapper (`schemas.enable`).
+    Json { schemas: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotMode {
+    Initial,
+    Never,
+    InitialOnly,
+    WhenNeeded,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSettings {
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub cleanup_policy: Option<String>,
+}
+
+/// One output column of a table's query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputColumn {
+    pub name: String,
+    pub pg_type: PgType,
+    pub nullable: bool,
+}
+
+/// How one source table becomes one topic.
+#[derive(Debug, Clone)]
+pub struct TablePlan {
+    pub table: TableName,
+    /// Columns read from Postgres, in table order: only those the query uses.
+    pub read_columns: Vec<Column>,
+    /// Arrow schema of the batches the source produces (one field per read column).
+    pub input_schema: SchemaRef,
+    /// The query's plan as DataFusion analysed it (for `explain`); `None` for `TABLES (...)`.
+    pub logical_plan: Option<LogicalPlan>,
+    /// Row filter over `input_schema` (unqualified columns).
+    pub filter: Option<Expr>,
+    /// Output expressions over `input_schema`; `None` when the output is the input unchanged.
+    pub projection: Option<Vec<Expr>>,
+    pub output: Vec<OutputColumn>,
+    /// Indexes into `output` forming the key, in key order; empty = null key.
+    pub key: Vec<usize>,
+    pub topic: String,
+}
+
+impl TablePlan {
+    pub fn output_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.output
+                .iter()
+                .map(|c| {
+                    Field::new(
+                        &c.name,
+                        c.pg_type.arrow_type().expect("output types are supported"),
+                        c.nullable,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        ))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelinePlan {
+    pub name: String,
+    pub postgres: PostgresConnection,
+    pub kafka: KafkaConnection,
+    pub envelope: Envelope,
+    pub encoding: Encoding,
+    pub snapshot: SnapshotMode,
+    pub topic_settings: TopicSettings,
+    pub tables: Vec<TablePlan>,
+    /// Things the user should know that are not errors (e.g. a table without a key).
+    pub warnings: Vec<String>,
+    /// `current_database()` of the source.
+    pub database: String,
+}
+
+const POSTGRES_OPTIONS: &[&str] = &["url"];
+const KAFKA_OPTIONS: &[&str] = &["brokers", "schema_registry"];
+const PIPELINE_OPTIONS: &[&str] = &[
+    "json_schemas",
+    "tombstones",
+    "partitions",
+    "replication_factor",
+    "cleanup_policy",
+    "snapshot",
+    "topic_prefix",
+];
+
+/// Plan every pipeline of a file. Connections must be defined in the same file, before or
+/// after the pipeline that uses them.
+/// `catalogs` holds the catalog read through each Postgres connection, by connection name.
+pub fn plan_script(
+    file: &SourceFile,
+    script: &Script,
+    catalogs: &BTreeMap<String, Catalog>,
+) -> Result<Vec<PipelinePlan>, PlanError> {
+    let connections: Vec<&CreateConnection> = script
+        .statements
+        .iter()
+        .filter_map(|s| match s {
+            Statement::CreateConnection(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    for (i, c) in connections.iter().enumerate() {
+        if connections[..i].iter().any(|o| o.name.value == c.name.value) {
+            return Err(PlanError::new(
+                file,
+                format!("connection `{}` is defined twice", c.name.value),
+                c.name.span,
+                "second definition",
+            ));
+        }
+        check_connection(file, c)?;
+    }
+    let mut plans: Vec<PipelinePlan> = Vec::new();
+    for s in &script.statements {
+        if let Statement::CreatePipeline(p) = s {
+            if plans.iter().any(|o| o.name == p.name.value) {
+                return Err(PlanError::new(
+                    file,
+                    format!("pipeline `{}` is defined twice", p.name.value),
+                    p.name.span,
+                    "second definition",
+                ));
+            }
+            plans.push(plan_pipeline(file, p, &connections, catalogs)?);
+        }
+    }
+    Ok(plans)
+}
+
+/// The Postgres connections a file defines, with their URLs: the catalog must be read
+/// through one of them before planning.
+pub fn postgres_urls(script: &Script) -> Vec<(String, Secret)> {
+    script
+        .statements
+        .iter()
+        .filter_map(|s| match s {
+            Statement::CreateConnection(c) if c.kind == ConnectionKind::Postgres => c
+                .options
+                .iter()
+                .find(|o| o.key == "url" && !o.key_quoted)
+                .and_then(|o| match &o.value {
+                    crate::parse::OptionValue::String(s) => {
+                        Some((c.name.value.clone(), Secret(s.value.clone())))
+                    }
+                    _ => None,
+                }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn check_connection(file: &SourceFile, c: &CreateConnection) -> Result<(), PlanError> {
+    match c.kind {
+        ConnectionKind::Postgres => {
+            let r = OptionReader::new(file, &c.options, "a POSTGRES connection", POSTGRES_OPTIONS, false)?;
+            if r.string("url")?.is_none() {
+                return Err(PlanError::new(
+                    file,
+                    format!("connection `{}` has no `url`", c.name.value),
+                    c.span,
+                    "missing url",
+                )
+                .with_help("add url = 'postgres://user@host:5432/dbname'"));
+            }
+        }
+        ConnectionKind::Kafka => {
+            let r = OptionReader::new(file, &c.options, "a KAFKA connection", KAFKA_OPTIONS, true)?;
+            if r.string("brokers")?.is_none() {
+                return Err(PlanError::new(
+                    file,
+                    format!("connection `{}` has no `brokers`", c.name.value),
+                    c.span,
+                    "missing brokers",
+                )
+                .with_help("add brokers = 'host:9092'"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn find_connection<'a>(
+    file: &SourceFile,
+    connections: &[&'a CreateConnection],
+    name: &Ident,
+    kind: ConnectionKind,
+) -> Result<&'a CreateConnection, PlanError> {
+    let want = match kind {
+        ConnectionKind::Postgres => "POSTGRES",
+        ConnectionKind::Kafka => "KAFKA",
+    };
+    match connections.iter().find(|c| c.name.value == name.value) {
+        Some(c) if c.kind == kind => Ok(c),
+        Some(_) => Err(PlanError::new(
+            file,
+            format!("connection `{}` is not a {want} connection", name.value),
+            name.span,
+            format!("expected a {want} connection"),
+        )),
+        None => {
+            let same_kind = connections.iter().filter(|c| c.kind == kind);
+            let mut err = PlanError::new(
+                file,
+                format!("unknown connection `{}`", name.value),
+                name.span,
+                "not defined in this file",
+            );
+            let names: Vec<&str> = same_kind.map(|c| c.name.value.as_str()).collect();
+            err = match closest(&name.value, names.iter().copied()) {
+                Some(s) => err.with_help(format!("did you mean `{s}`?")),
+                None if names.is_empty() => err.with_help(format!(
+                    "define it first: CREATE CONNECTION {} TO {want} (...);",
+                    name.value
+                )),
+                None => err.with_help(format!("{want} connections here: {}", names.join(", "))),
+            };
+            Err(err)
+        }
+    }
+}
+
+fn plan_pipeline(
+    file: &SourceFile,
+    p: &CreatePipeline,
+    connections: &[&CreateConnection],
+    catalogs: &BTreeMap<String, Catalog>,
+) -> Result<PipelinePlan, PlanError> {
+    let pg = find_connection(file, connections, &p.from, ConnectionKind::Postgres)?;
+    let Some(catalog) = catalogs.get(&pg.name.value) else {
+        return Err(PlanError::new(
+            file,
+            format!("this is a bug in cdcql, please report it: no catalog was read for connection `{}`", pg.name.value),
+            p.from.span,
+            "here",
+        ));
+    };
+    let kafka = find_connection(file, connections, &p.into, ConnectionKind::Kafka)?;
+    let pg_opts = OptionReader::new(file, &pg.options, "a POSTGRES connection", POSTGRES_OPTIONS, false)?;
+    let kafka_opts = OptionReader::new(file, &kafka.options, "a KAFKA connection", KAFKA_OPTIONS, true)?;
+    let opts = OptionReader::new(file, &p.options, "a pipeline", PIPELINE_OPTIONS, false)?;
+
+    if p.format == Format::Avro {
+        return Err(PlanError::new(
+            file,
+            "FORMAT AVRO is not supported yet",
+            p.format_span,
+            "not supported yet",
+        )
+        .with_help("use FORMAT JSON for now; Avro with the schema registry is being built"));
+    }
+    if p.envelope == EnvelopeKind::Native {
+        return Err(PlanError::new(
+            file,
+            "ENVELOPE NATIVE is not supported yet",
+            p.envelope_span,
+            "not supported yet",
+        )
+        .with_help("use ENVELOPE DEBEZIUM for now"));
+    }
+
+    let snapshot = match opts
+        .choice("snapshot", &["initial", "never", "initial_only", "when_needed"])?
+        .as_deref()
+    {
+        None | Some("initial") => SnapshotMode::Initial,
+        Some("never") => SnapshotMode::Never,
+        Some("initial_only") => SnapshotMode::InitialOnly,
+        _ => SnapshotMode::WhenNeeded,
+    };
+    let template = TopicTemplate::parse(file, &p.topic)?;
+    let server_name = match opts.string("topic_prefix")? {
+        Some((v, _)) => v,
+        None => template.prefix(&catalog.database, &p.name.value),
+    };
+    let topic_settings = TopicSettings {
+        partitions: opts.int("partitions", 1, 100_000)?.unwrap_or(1) as i32,
+        replication_factor: opts.int("replication_factor", -1, 1000)?.unwrap_or(-1) as i32,
+        cleanup_policy: opts
+            .choice("cleanup_policy", &["delete", "compact", "compact,delete"])?,
+    };
+
+    let mut warnings = Vec::new();
+    let mut tables = Vec::new();
+    match &p.body {
+        PipelineBody::Tables(names) => {
+            for name in names {
+                let table = query::resolve_table(file, catalog, name)?;
+                let read_columns = table.columns.clone();
+                query::check_types(file, &table.name, &read_columns, name.span)?;
+                let output: Vec<OutputColumn> = read_columns
+                    .iter()
+                    .map(|c| OutputColumn {
+                        name: c.name.clone(),
+                        pg_type: c.pg_type.clone(),
+                        nullable: c.nullable,
+                    })
+                    .collect();
+                let key = query::plan_key(file, p, table, &output, &[], name.span, &mut warnings)?;
+                tables.push(TablePlan {
+                    table: table.name.clone(),
+                    input_schema: query::arrow_schema(&read_columns),
+                    read_columns,
+                    logical_plan: None,
+                    filter: None,
+                    projection: None,
+                    output,
+                    key,
+                    topic: template.render(&catalog.database, &table.name, &p.name.value),
+                });
+            }
+        }
+        PipelineBody::Queries(queries) => {
+            for q in queries {
+                let mut t = query::plan_query(file, p, catalog, q, &mut warnings)?;
+                t.topic = template.render(&catalog.database, &t.table, &p.name.value);
+                tables.push(t);
+            }
+        }
+    }
+    for (i, t) in tables.iter().enumerate() {
+        if tables[..i].iter().any(|o| o.table == t.table) {
+            return Err(PlanError::new(
+                file,
+                format!("table {} appears twice in pipeline `{}`", t.table, p.name.value),
+                p.span,
+                "one query per table",
+            )
+            .with_help("combine the conditions into one SELECT per table"));
+        }
+    }
+
+    Ok(PipelinePlan {
+        name: p.name.value.clone(),
+        postgres: PostgresConnection {
+            name: pg.name.value.clone(),
+            url: Secret(pg_opts.string("url")?.map(|(v, _)| v).unwrap_or_default()),
+        },
+        kafka: KafkaConnection {
+            name: kafka.name.value.clone(),
+            brokers: kafka_opts.string("brokers")?.map(|(v, _)| v).unwrap_or_default(),
+            schema_registry: kafka_opts.string("schema_registry")?.map(|(v, _)| v),
+            client_options: kafka_opts.pass_through(),
+        },
+        envelope: Envelope::Debezium(DebeziumOptions {
+            server_name,
+            tombstones: opts.bool("tombstones")?.unwrap_or(true),
+        }),
+        encoding: Encoding::Json {
+            schemas: opts.bool("json_schemas")?.unwrap_or(false),
+        },
+        snapshot,
+        topic_settings,
+        tables,
+        warnings,
+        database: catalog.database.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://bob:s3cret@db:5432/shop"),
+            "postgres://bob:****@db:5432/shop"
+        );
+        assert_eq!(redact_url("postgres://bob@db/shop"), "postgres://bob@db/shop");
+        assert_eq!(
+            redact_url("host=db password=s3cret user=bob"),
+            "host=db password=**** user=bob"
+        );
+    }
+
+    #[test]
+    fn closest_finds_typos_only() {
+        assert_eq!(closest("tombstone", ["tombstones", "partitions"].into_iter()), Some("tombstones"));
+        assert_eq!(closest("zzz", ["tombstones", "partitions"].into_iter()), None);
+    }
+}

@@ -1,0 +1,204 @@
+//! Kafka producer: idempotent, `acks=all`, Java-compatible murmur2 partitioning (so Java
+//! clients and Kafka Streams co-partition with us), bounded in-flight queue. A delivery
+//! failure is an error at the next `send` or at `flush`, never dropped silently.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+
+use crate::plan::{KafkaConnection, TopicSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("Kafka client configuration: {0}")]
+    Config(KafkaError),
+    #[error("creating topic {topic}: {message}")]
+    CreateTopic { topic: String, message: String },
+    #[error("Kafka did not accept {failed} message(s); first error: {first}")]
+    Delivery { failed: u64, first: String },
+    #[error("producing to {topic}: {source}")]
+    Produce {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("timed out waiting for Kafka to acknowledge {pending} message(s)")]
+    FlushTimeout { pending: u64 },
+}
+
+/// Counts acknowledgements from the producer's background thread.
+#[derive(Default)]
+pub struct DeliveryTracker {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, msg)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+                if first.is_none() {
+                    use rdkafka::Message;
+                    *first = Some(format!("{e} (topic {})", msg.topic()));
+                }
+            }
+        }
+    }
+}
+
+pub struct KafkaSink {
+    producer: ThreadedProducer<DeliveryTracker>,
+    config: ClientConfig,
+    sent: u64,
+}
+
+impl KafkaSink {
+    pub fn new(conn: &KafkaConnection) -> Result<Self, SinkError> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &conn.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            // Java's default partitioner for keyed records; random for null keys.
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "10")
+            .set("batch.num.messages", "10000")
+            .set("queue.buffering.max.messages", "200000")
+            .set("queue.buffering.max.kbytes", "262144");
+        for (k, v) in &conn.client_options {
+            config.set(k, v);
+        }
+        let producer = config
+            .create_with_context(DeliveryTracker::default())
+            .map_err(SinkError::Config)?;
+        Ok(KafkaSink {
+            producer,
+            config,
+            sent: 0,
+        })
+    }
+
+    /// Create the topics that do not exist yet.
+    pub async fn ensure_topics(
+        &self,
+        topics: &[String],
+        settings: &TopicSettings,
+    ) -> Result<(), SinkError> {
+        let admin: AdminClient<DefaultClientContext> =
+            self.config.create().map_err(SinkError::Config)?;
+        let new: Vec<NewTopic> = topics
+            .iter()
+            .map(|t| {
+                let mut nt = NewTopic::new(
+                    t,
+                    settings.partitions,
+                    TopicReplication::Fixed(settings.replication_factor),
+                );
+                if let Some(p) = &settings.cleanup_policy {
+                    nt = nt.set("cleanup.policy", p);
+                }
+                nt
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = admin
+            .create_topics(new.iter(), &opts)
+            .await
+            .map_err(|e| SinkError::CreateTopic {
+                topic: topics.join(", "),
+                message: e.to_string(),
+            })?;
+        for r in results {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(SinkError::CreateTopic {
+                        topic,
+                        message: code.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_failures(&self) -> Result<(), SinkError> {
+        let failed = self.producer.context().failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            let first = self
+                .producer
+                .context()
+                .first_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .unwrap_or_default();
+            return Err(SinkError::Delivery { failed, first });
+        }
+        Ok(())
+    }
+
+    /// Queue one message. Blocks (this is called from a blocking worker thread) while the
+    /// producer's queue is full, which is what bounds memory.
+    pub fn send(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<(), SinkError> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    self.check_failures()?;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err((e, _)) => {
+                    return Err(SinkError::Produce {
+                        topic: topic.to_string(),
+                        source: e,
+                    })
+                }
+            }
+        }
+        self.sent += 1;
+        if self.sent % 10_000 == 0 {
+            self.check_failures()?;
+        }
+        Ok(())
+    }
+
+    /// Wait until every queued message is acknowledged (or failed).
+    pub fn flush(&mut self, timeout: Duration) -> Result<u64, SinkError> {
+        let _ = self.producer.flush(timeout);
+        self.check_failures()?;
+        let delivered = self.producer.context().delivered.load(Ordering::Relaxed);
+        if delivered < self.sent {
+            return Err(SinkError::FlushTimeout {
+                pending: self.sent - delivered,
+            });
+        }
+        Ok(delivered)
+    }
+}

@@ -1,0 +1,3 @@
+//! Sinks: where encoded messages go. Kafka for real runs.
+
+pub mod kafka;

@@ -1,0 +1,3 @@
+//! Sources: where change batches come from. Only Postgres so far.
+
+pub mod postgres;

@@ -1,0 +1,124 @@
+//! The initial snapshot: every table of a pipeline read inside one REPEATABLE READ
+//! transaction with binary COPY, so all tables show the same instant.
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+use super::copy::CopyDecoder;
+use super::SourceError;
+use crate::catalog::quote_ident;
+use crate::plan::TablePlan;
+
+/// Where the snapshot sits in the database's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotPoint {
+    /// `now()` of the snapshot transaction, µs since the Unix epoch.
+    pub ts_us: i64,
+    /// WAL position when the snapshot was taken.
+    pub lsn: u64,
+    pub tx_id: i64,
+}
+
+/// `0/16B3748` → 0x16B3748.
+pub fn parse_lsn(s: &str) -> Option<u64> {
+    let (hi, lo) = s.split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
+}
+
+/// Start the snapshot transaction on `client`; COPY every table through the same client.
+pub async fn begin(client: &Client) -> Result<SnapshotPoint, SourceError> {
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?;
+    let row = client
+        .query_one(
+            "SELECT (extract(epoch FROM now()) * 1000000)::int8, pg_current_wal_lsn()::text, \
+             pg_snapshot_xmin(pg_current_snapshot())::text::int8",
+            &[],
+        )
+        .await?;
+    let lsn: String = row.get(1);
+    Ok(SnapshotPoint {
+        ts_us: row.get(0),
+        lsn: parse_lsn(&lsn).ok_or_else(|| SourceError::Protocol(format!("bad LSN {lsn}")))?,
+        tx_id: row.get(2),
+    })
+}
+
+pub async fn end(client: &Client) -> Result<(), SourceError> {
+    client.batch_execute("COMMIT").await?;
+    Ok(())
+}
+
+/// Estimated row count from the planner's statistics (for progress; may be -1 or stale).
+pub async fn estimated_rows(client: &Client, plan: &TablePlan) -> Result<i64, SourceError> {
+    let row = client
+        .query_one(
+            "SELECT c.reltuples::int8 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2",
+            &[&plan.table.schema, &plan.table.name],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// COPY one table's read columns and send Arrow batches of up to `batch_rows` rows.
+/// Returns the number of rows read. Stops early (without error) if the receiver is gone.
+pub async fn copy_table<T>(
+    client: &Client,
+    plan: &TablePlan,
+    batch_rows: usize,
+    tx: &mpsc::Sender<T>,
+    wrap: impl Fn(datafusion::arrow::array::RecordBatch) -> T,
+) -> Result<u64, SourceError> {
+    let columns = plan
+        .read_columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = if plan.read_columns.is_empty() {
+        // Only constants are selected: still one row per table row.
+        format!("COPY (SELECT FROM {}) TO STDOUT (FORMAT binary)", plan.table.quoted())
+    } else {
+        format!(
+            "COPY {} ({columns}) TO STDOUT (FORMAT binary)",
+            plan.table.quoted()
+        )
+    };
+    let stream = client.copy_out(sql.as_str()).await?;
+    futures::pin_mut!(stream);
+    let mut decoder = CopyDecoder::new(
+        plan.table.to_string(),
+        plan.read_columns.clone(),
+        plan.input_schema.clone(),
+        batch_rows,
+    );
+    let mut batches = Vec::new();
+    let mut rows = 0u64;
+    while let Some(chunk) = stream.next().await {
+        decoder.push(&chunk?, &mut batches)?;
+        for b in batches.drain(..) {
+            rows += b.num_rows() as u64;
+            if tx.send(wrap(b)).await.is_err() {
+                return Ok(rows);
+            }
+        }
+    }
+    if let Some(b) = decoder.finish()? {
+        rows += b.num_rows() as u64;
+        let _ = tx.send(wrap(b)).await;
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_lsn() {
+        assert_eq!(super::parse_lsn("0/16B3748"), Some(0x16B3748));
+        assert_eq!(super::parse_lsn("1/0"), Some(1 << 32));
+        assert_eq!(super::parse_lsn("x"), None);
+    }
+}
