@@ -77,7 +77,8 @@ impl Transform {
         Ok(RecordBatch::try_new_with_options(
             self.output_schema.clone(),
             arrays,
-            &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+            &datafusion::arrow::array::RecordBatchOptions::new()
+                .with_row_count(Some(batch.num_rows())),
         )?)
     }
 }

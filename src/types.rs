@@ -62,7 +62,10 @@ pub enum PgType {
     Json,
     Jsonb,
     /// Anything else: kept so that the error can name it, and so that a later issue can add it.
-    Unsupported { name: String, oid: u32 },
+    Unsupported {
+        name: String,
+        oid: u32,
+    },
 }
 
 impl PgType {
@@ -125,9 +128,7 @@ impl PgType {
             PgType::Int8 => DataType::Int64,
             PgType::Float4 => DataType::Float32,
             PgType::Float8 => DataType::Float64,
-            PgType::Numeric(Some((p, s))) if *p <= 38 && *s >= 0 => {
-                DataType::Decimal128(*p, *s)
-            }
+            PgType::Numeric(Some((p, s))) if *p <= 38 && *s >= 0 => DataType::Decimal128(*p, *s),
             // Wider or negative-scale numerics and numeric without typmod travel as their
             // exact decimal text, so no digit is ever lost.
             PgType::Numeric(_) => DataType::Utf8,
@@ -208,13 +209,25 @@ mod tests {
         let t = PgType::from_oid(oid::NUMERIC, ((10 << 16) | 2) + 4, "numeric(10,2)");
         assert_eq!(t, PgType::Numeric(Some((10, 2))));
         assert_eq!(t.arrow_type(), Some(DataType::Decimal128(10, 2)));
-        assert_eq!(PgType::from_oid(oid::NUMERIC, -1, "numeric"), PgType::Numeric(None));
+        assert_eq!(
+            PgType::from_oid(oid::NUMERIC, -1, "numeric"),
+            PgType::Numeric(None)
+        );
     }
 
     #[test]
     fn time_precision_defaults_to_six() {
-        assert_eq!(PgType::from_oid(oid::TIMESTAMP, -1, "x"), PgType::Timestamp(6));
-        assert_eq!(PgType::from_oid(oid::TIMESTAMPTZ, 3, "x"), PgType::Timestamptz(3));
-        assert_eq!(PgType::from_oid(oid::VARCHAR, 24, "x"), PgType::Varchar(Some(20)));
+        assert_eq!(
+            PgType::from_oid(oid::TIMESTAMP, -1, "x"),
+            PgType::Timestamp(6)
+        );
+        assert_eq!(
+            PgType::from_oid(oid::TIMESTAMPTZ, 3, "x"),
+            PgType::Timestamptz(3)
+        );
+        assert_eq!(
+            PgType::from_oid(oid::VARCHAR, 24, "x"),
+            PgType::Varchar(Some(20))
+        );
     }
 }

@@ -5,13 +5,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Decimal128Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use cdcql::catalog::Catalog;
 use cdcql::encode::{EncodedColumn, Encoder};
 use cdcql::envelope::debezium::DebeziumTable;
 use cdcql::envelope::{ChangeBatch, Op, SourcePosition};
 use cdcql::parse::{parse_with_env, SourceFile};
 use cdcql::plan::{plan_script, Envelope};
+use datafusion::arrow::array::{
+    Decimal128Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 
 const CATALOG: &str = "database shop
 table public.orders
@@ -22,8 +24,14 @@ table public.orders
 ";
 
 fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/debezium/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")).trim_end().to_string()
+    let path = format!(
+        "{}/tests/fixtures/debezium/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .trim_end()
+        .to_string()
 }
 
 #[test]
@@ -49,9 +57,15 @@ fn insert_event_matches_debezium_bytes() {
         table.output_schema(),
         vec![
             Arc::new(Int32Array::from(vec![1])),
-            Arc::new(Decimal128Array::from(vec![1234]).with_precision_and_scale(10, 2).unwrap()),
+            Arc::new(
+                Decimal128Array::from(vec![1234])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
             Arc::new(StringArray::from(vec!["hello"])),
-            Arc::new(TimestampMicrosecondArray::from(vec![1_705_314_600_123_456]).with_timezone("UTC")),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![1_705_314_600_123_456]).with_timezone("UTC"),
+            ),
         ],
     )
     .unwrap();
@@ -75,10 +89,18 @@ fn insert_event_matches_debezium_bytes() {
         .encode(records.key.as_ref().unwrap(), &mut keys)
         .unwrap();
     let mut values = EncodedColumn::default();
-    Encoder::new(plan.encoding, &schemas.value).encode(&records.value, &mut values).unwrap();
+    Encoder::new(plan.encoding, &schemas.value)
+        .encode(&records.value, &mut values)
+        .unwrap();
 
-    assert_eq!(std::str::from_utf8(keys.get(0).unwrap()).unwrap(), fixture("example-key.json"));
-    assert_eq!(std::str::from_utf8(values.get(0).unwrap()).unwrap(), fixture("example-value.json"));
+    assert_eq!(
+        std::str::from_utf8(keys.get(0).unwrap()).unwrap(),
+        fixture("example-key.json")
+    );
+    assert_eq!(
+        std::str::from_utf8(values.get(0).unwrap()).unwrap(),
+        fixture("example-value.json")
+    );
 }
 
 #[test]
@@ -100,7 +122,11 @@ fn delete_is_followed_by_a_tombstone_with_the_same_key() {
         table.output_schema(),
         vec![
             Arc::new(Int32Array::from(vec![7, 8])),
-            Arc::new(Decimal128Array::from(vec![None, Some(-100)]).with_precision_and_scale(10, 2).unwrap()),
+            Arc::new(
+                Decimal128Array::from(vec![None, Some(-100)])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
             Arc::new(StringArray::from(vec![None, Some("x")])),
             Arc::new(TimestampMicrosecondArray::from(vec![None, Some(0)]).with_timezone("UTC")),
         ],
@@ -110,13 +136,22 @@ fn delete_is_followed_by_a_tombstone_with_the_same_key() {
         ops: vec![Op::Delete, Op::Create],
         before: Some(row.clone()),
         after: Some(row),
-        position: SourcePosition { ts_us: 0, tx_id: None, lsn: None, last_commit_lsn: None },
+        position: SourcePosition {
+            ts_us: 0,
+            tx_id: None,
+            lsn: None,
+            last_commit_lsn: None,
+        },
         snapshot_marks: None,
     };
     let records = env.records(&change, 0).unwrap();
     let (mut keys, mut values) = (EncodedColumn::default(), EncodedColumn::default());
-    Encoder::new(plan.encoding, env.schemas().key.as_ref().unwrap()).encode(records.key.as_ref().unwrap(), &mut keys).unwrap();
-    Encoder::new(plan.encoding, &env.schemas().value).encode(&records.value, &mut values).unwrap();
+    Encoder::new(plan.encoding, env.schemas().key.as_ref().unwrap())
+        .encode(records.key.as_ref().unwrap(), &mut keys)
+        .unwrap();
+    Encoder::new(plan.encoding, &env.schemas().value)
+        .encode(&records.value, &mut values)
+        .unwrap();
     assert_eq!(values.len(), 3, "delete, tombstone, create");
     assert_eq!(keys.get(0), Some(&b"{\"id\":7}"[..]));
     assert_eq!(keys.get(1), keys.get(0));

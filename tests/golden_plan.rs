@@ -23,15 +23,24 @@ fn outcome(path: &Path) -> (String, bool) {
         Ok(s) => s,
         Err(e) => return (cdcql::report::render(&e), false),
     };
-    let catalog_text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/catalog.txt")).unwrap();
+    let catalog_text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/catalog.txt"),
+    )
+    .unwrap();
     let catalog = Catalog::from_ddl_like(&catalog_text).unwrap();
     let catalogs: BTreeMap<String, Catalog> = postgres_urls(&script)
         .into_iter()
         .map(|(name, _)| (name, catalog.clone()))
         .collect();
     match plan_script(&file, &script, &catalogs) {
-        Ok(plans) => (plans.iter().map(cdcql::cli::explain).collect::<Vec<_>>().join("\n"), true),
+        Ok(plans) => (
+            plans
+                .iter()
+                .map(cdcql::cli::explain)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            true,
+        ),
         Err(e) => (cdcql::report::render(&e), false),
     }
 }

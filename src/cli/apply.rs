@@ -5,11 +5,16 @@ use std::path::PathBuf;
 use super::{load, select, CliError};
 use crate::runtime;
 
-pub async fn run(files: &[PathBuf], snapshot_only: bool, pipeline: Option<&str>) -> Result<(), CliError> {
+pub async fn run(
+    files: &[PathBuf],
+    snapshot_only: bool,
+    pipeline: Option<&str>,
+) -> Result<(), CliError> {
     if !snapshot_only {
         return Err(CliError::User {
-            rendered: "streaming changes after the snapshot is not built yet: run with --snapshot-only"
-                .to_string(),
+            rendered:
+                "streaming changes after the snapshot is not built yet: run with --snapshot-only"
+                    .to_string(),
         });
     }
     let mut loaded = Vec::new();

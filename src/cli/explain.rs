@@ -17,20 +17,33 @@ pub fn explain(p: &PipelinePlan) -> String {
         redact_url(p.postgres.url.expose()),
         p.database
     );
-    let _ = writeln!(out, "  into:     {} (brokers {})", p.kafka.name, p.kafka.brokers);
+    let _ = writeln!(
+        out,
+        "  into:     {} (brokers {})",
+        p.kafka.name, p.kafka.brokers
+    );
     for (k, v) in &p.kafka.client_options {
-        let shown = if k.contains("password") || k.contains("secret") { "****" } else { v };
+        let shown = if k.contains("password") || k.contains("secret") {
+            "****"
+        } else {
+            v
+        };
         let _ = writeln!(out, "            '{k}' = '{shown}'");
     }
     let _ = writeln!(
         out,
         "  format:   JSON ({})",
-        if schemas { "schema + payload" } else { "payload only" }
+        if schemas {
+            "schema + payload"
+        } else {
+            "payload only"
+        }
     );
     let _ = writeln!(
         out,
         "  envelope: DEBEZIUM (server name `{}`, tombstones {})",
-        opts.server_name, if opts.tombstones { "on" } else { "off" }
+        opts.server_name,
+        if opts.tombstones { "on" } else { "off" }
     );
     let _ = writeln!(out, "  snapshot: {:?}", p.snapshot);
     let ts = &p.topic_settings;
@@ -38,7 +51,11 @@ pub fn explain(p: &PipelinePlan) -> String {
         out,
         "  topics:   {} partition(s), replication {}, cleanup.policy {}",
         ts.partitions,
-        if ts.replication_factor < 0 { "broker default".to_string() } else { ts.replication_factor.to_string() },
+        if ts.replication_factor < 0 {
+            "broker default".to_string()
+        } else {
+            ts.replication_factor.to_string()
+        },
         ts.cleanup_policy.as_deref().unwrap_or("broker default")
     );
     for w in &p.warnings {
@@ -52,7 +69,11 @@ pub fn explain(p: &PipelinePlan) -> String {
         let _ = writeln!(
             out,
             "    key:     {}",
-            if key.is_empty() { "(none: null key)".to_string() } else { key.join(", ") }
+            if key.is_empty() {
+                "(none: null key)".to_string()
+            } else {
+                key.join(", ")
+            }
         );
         let _ = writeln!(out, "    columns:");
         for c in &t.output {
@@ -80,11 +101,19 @@ pub fn explain(p: &PipelinePlan) -> String {
         let _ = writeln!(
             out,
             "    key schema:   {}",
-            s.key.as_ref().map(|k| k.to_connect_json()).unwrap_or_else(|| "null".into())
+            s.key
+                .as_ref()
+                .map(|k| k.to_connect_json())
+                .unwrap_or_else(|| "null".into())
         );
         // The row schema is the interesting part of the envelope; the rest is fixed.
         if let Some(after) = s.value.fields().iter().find(|f| f.name == "after") {
-            let _ = writeln!(out, "    value schema: {}.Envelope with before/after = {}", t.topic, after.schema.to_connect_json());
+            let _ = writeln!(
+                out,
+                "    value schema: {}.Envelope with before/after = {}",
+                t.topic,
+                after.schema.to_connect_json()
+            );
         }
     }
     out

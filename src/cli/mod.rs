@@ -15,7 +15,11 @@ use crate::plan::{self, redact_url, PipelinePlan};
 use crate::source::postgres::{self, SourceError};
 
 #[derive(Debug, Parser)]
-#[command(name = "cdcql", version, about = "Move PostgreSQL data into Kafka, written as SQL")]
+#[command(
+    name = "cdcql",
+    version,
+    about = "Move PostgreSQL data into Kafka, written as SQL"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -151,7 +155,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-fn select<'a>(plans: &'a [PipelinePlan], name: Option<&str>) -> Result<Vec<&'a PipelinePlan>, CliError> {
+fn select<'a>(
+    plans: &'a [PipelinePlan],
+    name: Option<&str>,
+) -> Result<Vec<&'a PipelinePlan>, CliError> {
     match name {
         None => Ok(plans.iter().collect()),
         Some(n) => match plans.iter().find(|p| p.name == n) {
@@ -159,7 +166,11 @@ fn select<'a>(plans: &'a [PipelinePlan], name: Option<&str>) -> Result<Vec<&'a P
             None => Err(CliError::User {
                 rendered: format!(
                     "no pipeline named `{n}`; pipelines in this file: {}",
-                    plans.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                    plans
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }),
         },

@@ -22,8 +22,9 @@ pub struct JsonEncoder {
 
 impl JsonEncoder {
     pub fn new(schema: &Schema, with_schema: bool) -> Self {
-        let prefix = with_schema
-            .then(|| format!("{{\"schema\":{},\"payload\":", schema.to_connect_json()).into_bytes());
+        let prefix = with_schema.then(|| {
+            format!("{{\"schema\":{},\"payload\":", schema.to_connect_json()).into_bytes()
+        });
         JsonEncoder {
             schema: schema.clone(),
             prefix,
@@ -243,7 +244,12 @@ pub fn base64_into(out: &mut Vec<u8>, input: &[u8]) {
     match chunks.remainder() {
         [a] => {
             let n = (*a as u32) << 16;
-            out.extend_from_slice(&[B64[(n >> 18) as usize & 63], B64[(n >> 12) as usize & 63], b'=', b'=']);
+            out.extend_from_slice(&[
+                B64[(n >> 18) as usize & 63],
+                B64[(n >> 12) as usize & 63],
+                b'=',
+                b'=',
+            ]);
         }
         [a, b] => {
             let n = (*a as u32) << 16 | (*b as u32) << 8;
@@ -267,11 +273,19 @@ pub fn write_java_float(out: &mut Vec<u8>, v: f64, single: bool) {
         return;
     }
     if v.is_infinite() {
-        out.extend_from_slice(if v > 0.0 { b"\"Infinity\"" } else { b"\"-Infinity\"" });
+        out.extend_from_slice(if v > 0.0 {
+            b"\"Infinity\""
+        } else {
+            b"\"-Infinity\""
+        });
         return;
     }
     if v == 0.0 {
-        out.extend_from_slice(if v.is_sign_negative() { b"-0.0" } else { b"0.0" });
+        out.extend_from_slice(if v.is_sign_negative() {
+            b"-0.0"
+        } else {
+            b"0.0"
+        });
         return;
     }
     // Shortest digits from Rust's formatter, in scientific form: "-1.2345e-7".

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, BinaryBuilder, Int32Array, Int64Array, RecordBatch, StringArray,
-    StringBuilder, StructArray, TimestampMicrosecondArray, Time64MicrosecondArray,
+    StringBuilder, StructArray, Time64MicrosecondArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Fields};
@@ -52,9 +52,7 @@ pub fn column_schema(pg: &PgType, optional: bool) -> Schema {
         .named("io.debezium.data.VariableScaleDecimal")
         .version(1)
         .doc("Variable scaled decimal"),
-        PgType::Text | PgType::Varchar(_) | PgType::Bpchar(_) => {
-            Schema::new(ConnectType::String)
-        }
+        PgType::Text | PgType::Varchar(_) | PgType::Bpchar(_) => Schema::new(ConnectType::String),
         PgType::Bytea => Schema::new(ConnectType::Bytes),
         PgType::Date => Schema::new(ConnectType::Int32)
             .named("io.debezium.time.Date")
@@ -211,10 +209,12 @@ impl DebeziumTable {
         let template = after.as_ref().or(before.as_ref());
         let row_fields = match template {
             Some(s) => s.fields().clone(),
-            None => return Err(EnvelopeError::Value {
-                column: String::new(),
-                message: "a change batch without row images".into(),
-            }),
+            None => {
+                return Err(EnvelopeError::Value {
+                    column: String::new(),
+                    message: "a change batch without row images".into(),
+                })
+            }
         };
         let before = before.unwrap_or_else(|| StructArray::new_null(row_fields.clone(), n));
         let after = after.unwrap_or_else(|| StructArray::new_null(row_fields.clone(), n));
@@ -329,7 +329,9 @@ impl DebeziumTable {
             Arc::new(StringArray::from_iter_values(std::iter::repeat_n(s, n)))
         };
         let snapshot: ArrayRef = match &batch.snapshot_marks {
-            Some(marks) => Arc::new(StringArray::from_iter_values(marks.iter().map(|m| m.as_str()))),
+            Some(marks) => Arc::new(StringArray::from_iter_values(
+                marks.iter().map(|m| m.as_str()),
+            )),
             None => repeat("false"),
         };
         let sequence = format!(
@@ -351,12 +353,18 @@ impl DebeziumTable {
             ("version", repeat(&self.version)),
             ("connector", repeat("postgresql")),
             ("name", repeat(&self.server_name)),
-            ("ts_ms", Arc::new(Int64Array::from_value(pos.ts_us.div_euclid(1000), n))),
+            (
+                "ts_ms",
+                Arc::new(Int64Array::from_value(pos.ts_us.div_euclid(1000), n)),
+            ),
             ("snapshot", snapshot),
             ("db", repeat(&self.database)),
             ("sequence", repeat(&sequence)),
             ("ts_us", Arc::new(Int64Array::from_value(pos.ts_us, n))),
-            ("ts_ns", Arc::new(Int64Array::from_value(pos.ts_us.saturating_mul(1000), n))),
+            (
+                "ts_ns",
+                Arc::new(Int64Array::from_value(pos.ts_us.saturating_mul(1000), n)),
+            ),
             ("schema", repeat(&self.schema_name)),
             ("table", repeat(&self.table_name)),
             ("txId", opt_i64(pos.tx_id)),
@@ -389,9 +397,9 @@ pub fn connect_array(array: &ArrayRef, col: &OutputColumn) -> Result<ArrayRef, E
         PgType::Time(p) => {
             let a = as_time64(array)?;
             if *p <= 3 {
-                Arc::new(a.unary::<_, datafusion::arrow::datatypes::Int32Type>(|us| {
-                    (us / 1000) as i32
-                }))
+                Arc::new(
+                    a.unary::<_, datafusion::arrow::datatypes::Int32Type>(|us| (us / 1000) as i32),
+                )
             } else {
                 Arc::new(a.unary::<_, datafusion::arrow::datatypes::Int64Type>(|us| us))
             }
@@ -457,7 +465,10 @@ fn connect_physical_type(pg: &PgType) -> DataType {
 }
 
 fn as_time64(a: &ArrayRef) -> Result<Time64MicrosecondArray, EnvelopeError> {
-    let c = cast(a, &DataType::Time64(datafusion::arrow::datatypes::TimeUnit::Microsecond))?;
+    let c = cast(
+        a,
+        &DataType::Time64(datafusion::arrow::datatypes::TimeUnit::Microsecond),
+    )?;
     Ok(c.as_any()
         .downcast_ref::<Time64MicrosecondArray>()
         .expect("cast result")
@@ -524,7 +535,12 @@ pub fn format_zoned_timestamp(us: i64, precision: u8, out: &mut String) {
     );
     if precision > 0 {
         let p = precision.min(6) as u32;
-        let _ = write!(out, ".{:0width$}", frac / 10i64.pow(6 - p), width = p as usize);
+        let _ = write!(
+            out,
+            ".{:0width$}",
+            frac / 10i64.pow(6 - p),
+            width = p as usize
+        );
     }
     out.push('Z');
 }
@@ -608,7 +624,10 @@ fn parse_decimal_text(s: &str) -> Option<(bool, Vec<u8>, i32)> {
 
 fn variable_scale_decimal(array: &ArrayRef, column: &str) -> Result<ArrayRef, EnvelopeError> {
     let text = cast(array, &DataType::Utf8)?;
-    let text = text.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+    let text = text
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to Utf8");
     let mut scales = Vec::with_capacity(text.len());
     let mut values = BinaryBuilder::new();
     let mut buf = Vec::new();
@@ -646,13 +665,23 @@ fn variable_scale_decimal(array: &ArrayRef, column: &str) -> Result<ArrayRef, En
     ]);
     Ok(Arc::new(StructArray::try_new(
         fields,
-        vec![Arc::new(Int32Array::from(scales)), Arc::new(values.finish())],
+        vec![
+            Arc::new(Int32Array::from(scales)),
+            Arc::new(values.finish()),
+        ],
         array.nulls().cloned(),
     )?))
 }
 
-fn fixed_scale_from_text(array: &ArrayRef, scale: i8, column: &str) -> Result<ArrayRef, EnvelopeError> {
-    let text = array.as_any().downcast_ref::<StringArray>().expect("Utf8 numeric");
+fn fixed_scale_from_text(
+    array: &ArrayRef,
+    scale: i8,
+    column: &str,
+) -> Result<ArrayRef, EnvelopeError> {
+    let text = array
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("Utf8 numeric");
     let mut out = BinaryBuilder::new();
     let mut buf = Vec::new();
     for v in text.iter() {

@@ -56,8 +56,14 @@ pub struct StringLit {
 pub enum OptionValue {
     String(StringLit),
     /// Numbers are kept as written; the stage that reads the option checks its range.
-    Number { text: String, span: Span },
-    Bool { value: bool, span: Span },
+    Number {
+        text: String,
+        span: Span,
+    },
+    Bool {
+        value: bool,
+        span: Span,
+    },
     /// A bare word such as `initial` in `snapshot = initial`.
     Word(Ident),
 }
@@ -145,6 +151,8 @@ pub struct CreatePipeline {
     pub span: Span,
 }
 
+// A file has a handful of statements: their size does not matter, boxing would hurt matching.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     CreateConnection(CreateConnection),

@@ -5,6 +5,10 @@
 //! checked for what a per-row change stream can support, then planned by DataFusion into a
 //! filter and a list of projection expressions that the runtime evaluates on Arrow batches.
 
+// Plan errors carry their source text for rendering; they are built once per failed run,
+// so their size does not matter.
+#![allow(clippy::result_large_err)]
+
 mod options;
 mod query;
 mod topic;
@@ -61,7 +65,10 @@ impl PlanError {
 }
 
 /// The closest candidate by edit distance, if it is close enough to be a likely typo.
-pub(crate) fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     let word_l = word.to_lowercase();
     candidates
         .map(|c| (edit_distance(&word_l, &c.to_lowercase()), c))
@@ -271,7 +278,10 @@ pub fn plan_script(
         })
         .collect();
     for (i, c) in connections.iter().enumerate() {
-        if connections[..i].iter().any(|o| o.name.value == c.name.value) {
+        if connections[..i]
+            .iter()
+            .any(|o| o.name.value == c.name.value)
+        {
             return Err(PlanError::new(
                 file,
                 format!("connection `{}` is defined twice", c.name.value),
@@ -323,7 +333,13 @@ pub fn postgres_urls(script: &Script) -> Vec<(String, Secret)> {
 fn check_connection(file: &SourceFile, c: &CreateConnection) -> Result<(), PlanError> {
     match c.kind {
         ConnectionKind::Postgres => {
-            let r = OptionReader::new(file, &c.options, "a POSTGRES connection", POSTGRES_OPTIONS, false)?;
+            let r = OptionReader::new(
+                file,
+                &c.options,
+                "a POSTGRES connection",
+                POSTGRES_OPTIONS,
+                false,
+            )?;
             if r.string("url")?.is_none() {
                 return Err(PlanError::new(
                     file,
@@ -400,14 +416,29 @@ fn plan_pipeline(
     let Some(catalog) = catalogs.get(&pg.name.value) else {
         return Err(PlanError::new(
             file,
-            format!("this is a bug in cdcql, please report it: no catalog was read for connection `{}`", pg.name.value),
+            format!(
+                "this is a bug in cdcql, please report it: no catalog was read for connection `{}`",
+                pg.name.value
+            ),
             p.from.span,
             "here",
         ));
     };
     let kafka = find_connection(file, connections, &p.into, ConnectionKind::Kafka)?;
-    let pg_opts = OptionReader::new(file, &pg.options, "a POSTGRES connection", POSTGRES_OPTIONS, false)?;
-    let kafka_opts = OptionReader::new(file, &kafka.options, "a KAFKA connection", KAFKA_OPTIONS, true)?;
+    let pg_opts = OptionReader::new(
+        file,
+        &pg.options,
+        "a POSTGRES connection",
+        POSTGRES_OPTIONS,
+        false,
+    )?;
+    let kafka_opts = OptionReader::new(
+        file,
+        &kafka.options,
+        "a KAFKA connection",
+        KAFKA_OPTIONS,
+        true,
+    )?;
     let opts = OptionReader::new(file, &p.options, "a pipeline", PIPELINE_OPTIONS, false)?;
 
     if p.format == Format::Avro {
@@ -430,7 +461,10 @@ fn plan_pipeline(
     }
 
     let snapshot = match opts
-        .choice("snapshot", &["initial", "never", "initial_only", "when_needed"])?
+        .choice(
+            "snapshot",
+            &["initial", "never", "initial_only", "when_needed"],
+        )?
         .as_deref()
     {
         None | Some("initial") => SnapshotMode::Initial,
@@ -446,8 +480,7 @@ fn plan_pipeline(
     let topic_settings = TopicSettings {
         partitions: opts.int("partitions", 1, 100_000)?.unwrap_or(1) as i32,
         replication_factor: opts.int("replication_factor", -1, 1000)?.unwrap_or(-1) as i32,
-        cleanup_policy: opts
-            .choice("cleanup_policy", &["delete", "compact", "compact,delete"])?,
+        cleanup_policy: opts.choice("cleanup_policy", &["delete", "compact", "compact,delete"])?,
     };
 
     let mut warnings = Vec::new();
@@ -492,7 +525,10 @@ fn plan_pipeline(
         if tables[..i].iter().any(|o| o.table == t.table) {
             return Err(PlanError::new(
                 file,
-                format!("table {} appears twice in pipeline `{}`", t.table, p.name.value),
+                format!(
+                    "table {} appears twice in pipeline `{}`",
+                    t.table, p.name.value
+                ),
                 p.span,
                 "one query per table",
             )
@@ -508,7 +544,10 @@ fn plan_pipeline(
         },
         kafka: KafkaConnection {
             name: kafka.name.value.clone(),
-            brokers: kafka_opts.string("brokers")?.map(|(v, _)| v).unwrap_or_default(),
+            brokers: kafka_opts
+                .string("brokers")?
+                .map(|(v, _)| v)
+                .unwrap_or_default(),
             schema_registry: kafka_opts.string("schema_registry")?.map(|(v, _)| v),
             client_options: kafka_opts.pass_through(),
         },
@@ -537,7 +576,10 @@ mod tests {
             redact_url("postgres://bob:s3cret@db:5432/shop"),
             "postgres://bob:****@db:5432/shop"
         );
-        assert_eq!(redact_url("postgres://bob@db/shop"), "postgres://bob@db/shop");
+        assert_eq!(
+            redact_url("postgres://bob@db/shop"),
+            "postgres://bob@db/shop"
+        );
         assert_eq!(
             redact_url("host=db password=s3cret user=bob"),
             "host=db password=**** user=bob"
@@ -546,7 +588,13 @@ mod tests {
 
     #[test]
     fn closest_finds_typos_only() {
-        assert_eq!(closest("tombstone", ["tombstones", "partitions"].into_iter()), Some("tombstones"));
-        assert_eq!(closest("zzz", ["tombstones", "partitions"].into_iter()), None);
+        assert_eq!(
+            closest("tombstone", ["tombstones", "partitions"].into_iter()),
+            Some("tombstones")
+        );
+        assert_eq!(
+            closest("zzz", ["tombstones", "partitions"].into_iter()),
+            None
+        );
     }
 }

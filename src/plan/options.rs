@@ -65,10 +65,7 @@ impl<'a> OptionReader<'a> {
     fn type_error(&self, item: &OptionItem, expected: &str) -> PlanError {
         PlanError::new(
             self.file,
-            format!(
-                "option `{}` of {} expects {expected}",
-                item.key, self.what
-            ),
+            format!("option `{}` of {} expects {expected}", item.key, self.what),
             item.value.span(),
             format!("expected {expected}"),
         )
@@ -109,10 +106,7 @@ impl<'a> OptionReader<'a> {
                 };
                 match text.parse::<i64>() {
                     Ok(v) if (min..=max).contains(&v) => Ok(Some(v)),
-                    _ => Err(self.type_error(
-                        item,
-                        &format!("a whole number from {min} to {max}"),
-                    )),
+                    _ => Err(self.type_error(item, &format!("a whole number from {min} to {max}"))),
                 }
             }
         }

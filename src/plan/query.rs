@@ -47,12 +47,7 @@ fn file_span(q: &SelectQuery, s: SqlSpan) -> Span {
     Span::new(start, end.min(q.span.end.max(start + 1)))
 }
 
-fn unsupported(
-    file: &SourceFile,
-    q: &SelectQuery,
-    span: SqlSpan,
-    what: &str,
-) -> PlanError {
+fn unsupported(file: &SourceFile, q: &SelectQuery, span: SqlSpan, what: &str) -> PlanError {
     PlanError::new(
         file,
         format!("{what} is not supported in a pipeline query"),
@@ -75,7 +70,12 @@ pub(super) fn resolve_table<'c>(
         .as_ref()
         .map(|s| s.value.clone())
         .unwrap_or_else(|| "public".to_string());
-    lookup_table(file, catalog, &TableName::new(schema, &name.name.value), name.span)
+    lookup_table(
+        file,
+        catalog,
+        &TableName::new(schema, &name.name.value),
+        name.span,
+    )
 }
 
 fn lookup_table<'c>(
@@ -90,14 +90,19 @@ fn lookup_table<'c>(
     let names: Vec<String> = catalog.tables.keys().map(|k| k.to_string()).collect();
     let mut err = PlanError::new(
         file,
-        format!("table {tn} does not exist in database `{}`", catalog.database),
+        format!(
+            "table {tn} does not exist in database `{}`",
+            catalog.database
+        ),
         span,
         "unknown table",
     );
     if let Some(s) = closest(&tn.to_string(), names.iter().map(|s| s.as_str())) {
         err = err.with_help(format!("did you mean `{s}`?"));
     } else if !tn.name.chars().all(|c| !c.is_ascii_uppercase()) {
-        err = err.with_help("unquoted names are folded to lower case; quote mixed-case names: \"MyTable\"");
+        err = err.with_help(
+            "unquoted names are folded to lower case; quote mixed-case names: \"MyTable\"",
+        );
     }
     Err(err)
 }
@@ -160,19 +165,39 @@ fn source_table<'q>(
     let whole = file_span(q, select.span());
     let [from] = select.from.as_slice() else {
         if select.from.is_empty() {
-            return Err(PlanError::new(file, "the query reads no table", whole, "no FROM")
-                .with_help("add FROM schema.table"));
+            return Err(
+                PlanError::new(file, "the query reads no table", whole, "no FROM")
+                    .with_help("add FROM schema.table"),
+            );
         }
-        return Err(unsupported(file, q, select.from[1].relation.span(), "reading several tables"));
+        return Err(unsupported(
+            file,
+            q,
+            select.from[1].relation.span(),
+            "reading several tables",
+        ));
     };
     if let Some(j) = from.joins.first() {
         return Err(unsupported(file, q, j.relation.span(), "JOIN"));
     }
-    let sql::TableFactor::Table { name, alias, args, .. } = &from.relation else {
-        return Err(unsupported(file, q, from.relation.span(), "a subquery or table function"));
+    let sql::TableFactor::Table {
+        name, alias, args, ..
+    } = &from.relation
+    else {
+        return Err(unsupported(
+            file,
+            q,
+            from.relation.span(),
+            "a subquery or table function",
+        ));
     };
     if args.is_some() {
-        return Err(unsupported(file, q, from.relation.span(), "a table function"));
+        return Err(unsupported(
+            file,
+            q,
+            from.relation.span(),
+            "a table function",
+        ));
     }
     let parts: Vec<String> = name
         .0
@@ -184,7 +209,14 @@ fn source_table<'q>(
         [t] => TableName::new("public", t),
         [s, t] => TableName::new(s, t),
         [_db, s, t] => TableName::new(s, t),
-        _ => return Err(PlanError::new(file, "expected schema.table", span, "bad table name")),
+        _ => {
+            return Err(PlanError::new(
+                file,
+                "expected schema.table",
+                span,
+                "bad table name",
+            ))
+        }
     };
     Ok((tn, alias.as_ref().map(|a| ident_name(&a.name)), span))
 }
@@ -193,7 +225,12 @@ fn source_table<'q>(
 fn check_shape<'q>(file: &SourceFile, q: &'q SelectQuery) -> Result<&'q sql::Select, PlanError> {
     let query = &q.query;
     if let Some(with) = &query.with {
-        return Err(unsupported(file, q, with.span(), "WITH (common table expressions)"));
+        return Err(unsupported(
+            file,
+            q,
+            with.span(),
+            "WITH (common table expressions)",
+        ));
     }
     if let Some(o) = &query.order_by {
         return Err(unsupported(file, q, o.span(), "ORDER BY")
@@ -209,16 +246,20 @@ fn check_shape<'q>(file: &SourceFile, q: &'q SelectQuery) -> Result<&'q sql::Sel
     let select = match query.body.as_ref() {
         sql::SetExpr::Select(s) => s.as_ref(),
         sql::SetExpr::SetOperation { .. } => {
-            return Err(unsupported(file, q, query.body.span(), "UNION / INTERSECT / EXCEPT")
-                .with_help("write one SELECT per table: AS (SELECT ...), (SELECT ...)"))
+            return Err(
+                unsupported(file, q, query.body.span(), "UNION / INTERSECT / EXCEPT")
+                    .with_help("write one SELECT per table: AS (SELECT ...), (SELECT ...)"),
+            )
         }
         other => return Err(unsupported(file, q, other.span(), "this kind of query")),
     };
     if let Some(d) = &select.distinct {
         let _ = d;
-        return Err(unsupported(file, q, select.select_token.0.span, "DISTINCT").with_help(
-            "DISTINCT needs state across rows; a pipeline query works on one row at a time",
-        ));
+        return Err(
+            unsupported(file, q, select.select_token.0.span, "DISTINCT").with_help(
+                "DISTINCT needs state across rows; a pipeline query works on one row at a time",
+            ),
+        );
     }
     match &select.group_by {
         sql::GroupByExpr::Expressions(exprs, _) if exprs.is_empty() => {}
@@ -268,7 +309,10 @@ fn check_shape<'q>(file: &SourceFile, q: &'q SelectQuery) -> Result<&'q sql::Sel
     }
     for item in &select.projection {
         if let sql::SelectItem::UnnamedExpr(e) = item {
-            if !matches!(e, sql::Expr::Identifier(_) | sql::Expr::CompoundIdentifier(_)) {
+            if !matches!(
+                e,
+                sql::Expr::Identifier(_) | sql::Expr::CompoundIdentifier(_)
+            ) {
                 return Err(PlanError::new(
                     file,
                     "a computed column needs a name",
@@ -294,61 +338,67 @@ fn check_columns(
     let mut used = HashSet::new();
     let mut wildcard = false;
     for item in &select.projection {
-        if matches!(item, sql::SelectItem::Wildcard(_) | sql::SelectItem::QualifiedWildcard(..)) {
+        if matches!(
+            item,
+            sql::SelectItem::Wildcard(_) | sql::SelectItem::QualifiedWildcard(..)
+        ) {
             wildcard = true;
         }
     }
-    let check = |e: &sql::Expr, used: &mut HashSet<String>| -> ControlFlow<(SqlSpan, String, String)> {
-        let ident = match e {
-            sql::Expr::Identifier(i) => i,
-            sql::Expr::CompoundIdentifier(parts) => match parts.last() {
-                Some(i) => {
-                    if parts.len() >= 2 {
-                        let qual = ident_name(&parts[parts.len() - 2]);
-                        if qual != table.name.name && Some(qual.as_str()) != alias {
-                            return ControlFlow::Break((
-                                e.span(),
-                                format!("unknown table or alias `{qual}`"),
-                                format!(
-                                    "the query reads {}; refer to its columns by name",
-                                    table.name
-                                ),
-                            ));
+    let check =
+        |e: &sql::Expr, used: &mut HashSet<String>| -> ControlFlow<(SqlSpan, String, String)> {
+            let ident = match e {
+                sql::Expr::Identifier(i) => i,
+                sql::Expr::CompoundIdentifier(parts) => match parts.last() {
+                    Some(i) => {
+                        if parts.len() >= 2 {
+                            let qual = ident_name(&parts[parts.len() - 2]);
+                            if qual != table.name.name && Some(qual.as_str()) != alias {
+                                return ControlFlow::Break((
+                                    e.span(),
+                                    format!("unknown table or alias `{qual}`"),
+                                    format!(
+                                        "the query reads {}; refer to its columns by name",
+                                        table.name
+                                    ),
+                                ));
+                            }
                         }
+                        i
                     }
-                    i
-                }
-                None => return ControlFlow::Continue(()),
-            },
-            _ => return ControlFlow::Continue(()),
+                    None => return ControlFlow::Continue(()),
+                },
+                _ => return ControlFlow::Continue(()),
+            };
+            let name = ident_name(ident);
+            if table.column(&name).is_none() {
+                let help = closest(&name, table.columns.iter().map(|c| c.name.as_str()))
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| {
+                        format!(
+                            "columns of {}: {}",
+                            table.name,
+                            table
+                                .columns
+                                .iter()
+                                .map(|c| c.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    });
+                return ControlFlow::Break((
+                    ident.span,
+                    format!("column `{name}` does not exist in {}", table.name),
+                    help,
+                ));
+            }
+            used.insert(name);
+            ControlFlow::Continue(())
         };
-        let name = ident_name(ident);
-        if table.column(&name).is_none() {
-            let help = closest(&name, table.columns.iter().map(|c| c.name.as_str()))
-                .map(|s| format!("did you mean `{s}`?"))
-                .unwrap_or_else(|| {
-                    format!(
-                        "columns of {}: {}",
-                        table.name,
-                        table
-                            .columns
-                            .iter()
-                            .map(|c| c.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                });
-            return ControlFlow::Break((
-                ident.span,
-                format!("column `{name}` does not exist in {}", table.name),
-                help,
-            ));
-        }
-        used.insert(name);
-        ControlFlow::Continue(())
-    };
     let mut unknown = None;
-    if let ControlFlow::Break(b) = sql::visit_expressions(&select.projection, |e| check(e, &mut used)) {
+    if let ControlFlow::Break(b) =
+        sql::visit_expressions(&select.projection, |e| check(e, &mut used))
+    {
         unknown = Some(b);
     }
     if unknown.is_none() {
@@ -359,7 +409,9 @@ fn check_columns(
         }
     }
     if let Some((span, message, help)) = unknown {
-        return Err(PlanError::new(file, message, file_span(q, span), "unknown column").with_help(help));
+        return Err(
+            PlanError::new(file, message, file_span(q, span), "unknown column").with_help(help),
+        );
     }
     Ok(if wildcard { None } else { Some(used) })
 }
@@ -401,8 +453,8 @@ pub(super) fn plan_query(
         .filter(|c| c.pg_type.is_supported())
         .cloned()
         .collect();
-    let config = SessionConfig::new()
-        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
+    let config =
+        SessionConfig::new().set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
     let ctx = SessionContext::new_with_config(config);
     let internal = |e: datafusion::error::DataFusionError| {
         PlanError::new(
@@ -471,10 +523,15 @@ pub(super) fn plan_query(
                     q.span,
                     "in this query",
                 )
-                .with_help("CAST it to text, bigint, numeric(p,s), timestamp or another supported type")
+                .with_help(
+                    "CAST it to text, bigint, numeric(p,s), timestamp or another supported type",
+                )
             })?,
         };
-        if output.iter().any(|o: &OutputColumn| &o.name == field.name()) {
+        if output
+            .iter()
+            .any(|o: &OutputColumn| &o.name == field.name())
+        {
             return Err(PlanError::new(
                 file,
                 format!("column name `{}` appears twice in the output", field.name()),
@@ -517,9 +574,10 @@ pub(super) fn plan_query(
         .collect();
     let identity = filter.is_none()
         && read_columns.len() == projection.len()
-        && projection.iter().zip(&read_columns).all(|(e, c)| {
-            matches!(e, Expr::Column(col) if col.name == c.name)
-        });
+        && projection
+            .iter()
+            .zip(&read_columns)
+            .all(|(e, c)| matches!(e, Expr::Column(col) if col.name == c.name));
     let key = plan_key(file, p, table, &output, &sources, q.span, warnings)?;
     Ok(TablePlan {
         table: table.name.clone(),
@@ -625,7 +683,9 @@ pub(super) fn plan_key(
         let found = if sources.is_empty() {
             output.iter().position(|o| &o.name == pk)
         } else {
-            sources.iter().position(|s| s.as_deref() == Some(pk.as_str()))
+            sources
+                .iter()
+                .position(|s| s.as_deref() == Some(pk.as_str()))
         };
         match found {
             Some(i) => idx.push(i),

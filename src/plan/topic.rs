@@ -147,7 +147,10 @@ mod tests {
 
     #[test]
     fn sanitizes_like_debezium() {
-        assert_eq!(sanitize_topic("shop.public.Ordérs$1"), "shop.public.Ord_rs_1");
+        assert_eq!(
+            sanitize_topic("shop.public.Ordérs$1"),
+            "shop.public.Ord_rs_1"
+        );
         assert_eq!(sanitize_topic(".."), "__");
         assert_eq!(sanitize_topic(&"x".repeat(300)).len(), 249);
     }

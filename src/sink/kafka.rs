@@ -119,13 +119,14 @@ impl KafkaSink {
             })
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let results = admin
-            .create_topics(new.iter(), &opts)
-            .await
-            .map_err(|e| SinkError::CreateTopic {
-                topic: topics.join(", "),
-                message: e.to_string(),
-            })?;
+        let results =
+            admin
+                .create_topics(new.iter(), &opts)
+                .await
+                .map_err(|e| SinkError::CreateTopic {
+                    topic: topics.join(", "),
+                    message: e.to_string(),
+                })?;
         for r in results {
             match r {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -158,7 +159,12 @@ impl KafkaSink {
 
     /// Queue one message. Blocks (this is called from a blocking worker thread) while the
     /// producer's queue is full, which is what bounds memory.
-    pub fn send(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<(), SinkError> {
+    pub fn send(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<(), SinkError> {
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
         if let Some(k) = key {
             record = record.key(k);

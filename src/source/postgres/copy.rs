@@ -52,7 +52,9 @@ impl Builder {
                     .expect("precision checked"),
                 *s,
             ),
-            PgType::Numeric(_) => Builder::NumericText(StringBuilder::with_capacity(capacity, capacity * 8)),
+            PgType::Numeric(_) => {
+                Builder::NumericText(StringBuilder::with_capacity(capacity, capacity * 8))
+            }
             PgType::Jsonb => Builder::Jsonb(StringBuilder::with_capacity(capacity, capacity * 16)),
             PgType::Uuid => Builder::Uuid(StringBuilder::with_capacity(capacity, capacity * 36)),
             PgType::Bytea => Builder::Bytea(BinaryBuilder::with_capacity(capacity, capacity * 16)),
@@ -127,12 +129,20 @@ impl Builder {
             Builder::Date(b) => {
                 let d = i32::from_be_bytes(fixed(v)?);
                 // ±infinity (i32::MAX / MIN) are kept as they are rather than overflowing.
-                b.append_value(if d == i32::MAX || d == i32::MIN { d } else { d + PG_EPOCH_DAYS })
+                b.append_value(if d == i32::MAX || d == i32::MIN {
+                    d
+                } else {
+                    d + PG_EPOCH_DAYS
+                })
             }
             Builder::Time(b) => b.append_value(i64::from_be_bytes(fixed(v)?)),
             Builder::Timestamp(b) | Builder::Timestamptz(b) => {
                 let t = i64::from_be_bytes(fixed(v)?);
-                b.append_value(if t == i64::MAX || t == i64::MIN { t } else { t + PG_EPOCH_MICROS })
+                b.append_value(if t == i64::MAX || t == i64::MIN {
+                    t
+                } else {
+                    t + PG_EPOCH_MICROS
+                })
             }
         }
         Ok(())
@@ -218,7 +228,9 @@ fn special(sign: u16) -> Option<&'static str> {
 pub fn numeric_to_i128(v: &[u8], scale: i8) -> Result<i128, String> {
     let n = numeric_parts(v)?;
     if let Some(s) = special(n.sign) {
-        return Err(format!("{s} cannot be represented in numeric with a fixed scale"));
+        return Err(format!(
+            "{s} cannot be represented in numeric with a fixed scale"
+        ));
     }
     let overflow = || "numeric value does not fit 38 digits".to_string();
     let mut acc: i128 = 0;
@@ -329,7 +341,8 @@ impl CopyDecoder {
             if &self.carry[..SIGNATURE.len()] != SIGNATURE {
                 return Err(SourceError::Protocol("missing PGCOPY signature".into()));
             }
-            let ext_len = u32::from_be_bytes(self.carry[15..19].try_into().expect("4 bytes")) as usize;
+            let ext_len =
+                u32::from_be_bytes(self.carry[15..19].try_into().expect("4 bytes")) as usize;
             if self.carry.len() < 19 + ext_len {
                 return Ok(());
             }

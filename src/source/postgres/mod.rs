@@ -32,12 +32,13 @@ pub enum SourceError {
 /// Open a client connection; the connection task runs on the current tokio runtime and ends
 /// when the client is dropped.
 pub async fn connect(url: &Secret) -> Result<Client, SourceError> {
-    let (client, connection) = tokio_postgres::connect(url.expose(), NoTls)
-        .await
-        .map_err(|source| SourceError::Connect {
-            url: redact_url(url.expose()),
-            source,
-        })?;
+    let (client, connection) =
+        tokio_postgres::connect(url.expose(), NoTls)
+            .await
+            .map_err(|source| SourceError::Connect {
+                url: redact_url(url.expose()),
+                source,
+            })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!("postgres connection closed: {e}");

@@ -80,7 +80,10 @@ pub async fn copy_table<T>(
         .join(", ");
     let sql = if plan.read_columns.is_empty() {
         // Only constants are selected: still one row per table row.
-        format!("COPY (SELECT FROM {}) TO STDOUT (FORMAT binary)", plan.table.quoted())
+        format!(
+            "COPY (SELECT FROM {}) TO STDOUT (FORMAT binary)",
+            plan.table.quoted()
+        )
     } else {
         format!(
             "COPY {} ({columns}) TO STDOUT (FORMAT binary)",

@@ -1,0 +1,4 @@
+CREATE PIPELINE orders FROM pg INTO bus TOPIC 'shop.orders' FORMAT JSON ENVELOPE DEBEZIUM
+AS SELECT id,
+          amount,
+          FROM public.orders;

@@ -1,0 +1,1 @@
+CREATE CONNECTION TO KAFKA (brokers = 'localhost:9092');

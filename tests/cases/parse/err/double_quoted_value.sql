@@ -1,0 +1,1 @@
+CREATE CONNECTION pg TO POSTGRES (url = "postgres://localhost/shop");

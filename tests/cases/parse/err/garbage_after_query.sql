@@ -1,0 +1,2 @@
+CREATE PIPELINE orders FROM pg INTO bus TOPIC 'shop.orders' FORMAT JSON ENVELOPE DEBEZIUM
+AS SELECT id FROM public.orders o WHERE id > 0 LIMIT 10 please;

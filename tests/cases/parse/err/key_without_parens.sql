@@ -1,0 +1,3 @@
+CREATE PIPELINE orders FROM pg INTO bus TOPIC 'shop.orders'
+    KEY id FORMAT JSON ENVELOPE DEBEZIUM
+AS SELECT id FROM public.orders;

@@ -1,0 +1,3 @@
+CREATE CONNECTION pg TO POSTGRES (url = 'postgres://localhost/shop')
+
+CREATE CONNECTION bus TO KAFKA (brokers = 'localhost:9092');

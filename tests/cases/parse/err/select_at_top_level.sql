@@ -1,0 +1,2 @@
+-- a stray query
+SELECT * FROM public.orders;

@@ -1,0 +1,1 @@
+CREATE CONNECTION pg TO POSTGRSE (url = 'postgres://localhost/shop');

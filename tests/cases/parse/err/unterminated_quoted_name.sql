@@ -1,0 +1,1 @@
+CREATE CONNECTION "Main PG TO POSTGRES (url = 'postgres://localhost/shop');

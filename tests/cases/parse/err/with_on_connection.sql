@@ -1,0 +1,1 @@
+CREATE CONNECTION bus TO KAFKA WITH (brokers = 'localhost:9092');
