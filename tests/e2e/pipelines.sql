@@ -1,0 +1,12 @@
+-- Pipelines for tests/e2e_snapshot.rs (checked by tests/e2e/verify_snapshot.py).
+-- E2E_PREFIX is set by the test so that every run writes to fresh topics.
+CREATE CONNECTION pg TO POSTGRES (url = '${PG_URL:-postgres://postgres@127.0.0.1:5432/shop}');
+CREATE CONNECTION bus TO KAFKA (brokers = '${KAFKA_BROKERS:-127.0.0.1:9092}');
+
+CREATE PIPELINE types FROM pg INTO bus TOPIC '${E2E_PREFIX}.{schema}.{table}'
+    FORMAT JSON ENVELOPE DEBEZIUM WITH (json_schemas = true, partitions = 4) TABLES (e2e.type_matrix);
+
+CREATE PIPELINE filtered FROM pg INTO bus TOPIC '${E2E_PREFIX}.filtered.{table}'
+    FORMAT JSON ENVELOPE DEBEZIUM WITH (partitions = 2)
+AS SELECT id, upper(t) AS t_upper, n * 2 AS n2, CASE WHEN b THEN 'yes' ELSE 'no' END AS flag, CAST(i4 AS int8) AS i4_big
+   FROM e2e.type_matrix WHERE i4 % 3 = 0;

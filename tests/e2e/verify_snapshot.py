@@ -1,0 +1,702 @@
+#!/usr/bin/env python3
+"""Independent check of a cdcql snapshot of e2e.type_matrix (tests/e2e/type_matrix.sql) in Kafka.
+
+    verify_snapshot.py TOPIC PG_URL BROKERS types|filtered [--partitions N] [--timeout S]
+    verify_snapshot.py --self-test [--brokers BROKERS]
+    verify_snapshot.py --brokers BROKERS --delete-topics TOPIC...   (test clean-up)
+
+Reads every message of TOPIC with Confluent's consumer (librdkafka) and compares it with what
+Postgres holds, converted by Debezium's default rules (../shared/reference/debezium-format.md
+§1, §3, §5), written here from the spec, not from cdcql's code:
+
+- `types`: the pass-through pipeline with `json_schemas = true` and 4 partitions. Key bytes must
+  equal the Kafka Connect JSON key exactly, the partition must be Java's murmur2 partitioner's,
+  the value is {"schema","payload"} with a Debezium 3.x envelope whose `after` equals the row.
+- `filtered`: the pipeline `SELECT id, upper(t) AS t_upper, n * 2 AS n2, CASE WHEN b THEN 'yes'
+  ELSE 'no' END AS flag, CAST(i4 AS int8) AS i4_big ... WHERE i4 % 3 = 0`, payload-only JSON,
+  2 partitions; expected rows come from running that SELECT in Postgres.
+
+Prints `N passed, M failed` and exits 1 with the first mismatches when anything differs.
+"""
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import struct
+import sys
+import time
+import uuid
+from decimal import Decimal
+
+TABLE_SCHEMA, TABLE_NAME = "e2e", "type_matrix"
+SNAPSHOT_MARKERS = {"first", "true", "last", "first_in_data_collection", "last_in_data_collection"}
+EPOCH_DATE = dt.date(1970, 1, 1)
+EPOCH = dt.datetime(1970, 1, 1)
+MICRO = dt.timedelta(microseconds=1)
+
+# --- Kafka's Java partitioner ---------------------------------------------------------------
+
+
+def murmur2(data: bytes) -> int:
+    """org.apache.kafka.common.utils.Utils.murmur2, as a signed 32-bit int."""
+    m, r, mask = 0x5BD1E995, 24, 0xFFFFFFFF
+    length = len(data)
+    h = (0x9747B28C ^ length) & mask
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * m) & mask
+        k ^= k >> r
+        k = (k * m) & mask
+        h = (h * m) & mask
+        h ^= k
+    tail, rest = length & ~3, length % 4
+    if rest == 3:
+        h ^= data[tail + 2] << 16
+    if rest >= 2:
+        h ^= data[tail + 1] << 8
+    if rest >= 1:
+        h ^= data[tail]
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def java_partition(key: bytes, partitions: int) -> int:
+    """BuiltInPartitioner.partitionForKey: toPositive(murmur2(key)) % partitions."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+# --- Debezium / Kafka Connect value rules ---------------------------------------------------
+
+
+def unscaled(value: Decimal, scale: int) -> int:
+    """The unscaled integer of `value` at `scale`, exactly (no context rounding)."""
+    sign, digits, exponent = value.as_tuple()
+    n = int("".join(map(str, digits)) or "0")
+    shift = exponent + scale
+    if shift < 0:
+        raise ValueError(f"{value} has more than {scale} fractional digits")
+    n *= 10**shift
+    return -n if sign else n
+
+
+def twos_complement(n: int) -> bytes:
+    """Java BigInteger.toByteArray(): minimal big-endian two's complement."""
+    return n.to_bytes((n if n >= 0 else ~n).bit_length() // 8 + 1, "big", signed=True)
+
+
+def connect_decimal(value: Decimal, scale: int) -> str:
+    """org.apache.kafka.connect.data.Decimal in JsonConverter: base64 of the unscaled bytes."""
+    return base64.b64encode(twos_complement(unscaled(value, scale))).decode()
+
+
+def decode_connect_decimal(b64: str, scale: int) -> Decimal:
+    n = int.from_bytes(base64.b64decode(b64, validate=True), "big", signed=True)
+    return Decimal(f"{n}E{-scale}")  # from text: exact, unlike scaleb() in a 28-digit context
+
+
+def epoch_days(d: dt.date) -> int:  # io.debezium.time.Date
+    return (d - EPOCH_DATE).days
+
+
+def micros_of_day(t: dt.time) -> int:  # io.debezium.time.MicroTime
+    return ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond
+
+
+def epoch_micros(ts: dt.datetime) -> int:  # io.debezium.time.MicroTimestamp (wall clock read as UTC)
+    return (ts - EPOCH) // MICRO
+
+
+def exact_div(n: int, d: int) -> int:
+    if n % d:
+        raise ValueError(f"{n} is not a multiple of {d}: the column holds more precision than expected")
+    return n // d
+
+
+def zoned_timestamp(ts: dt.datetime, digits: int) -> str:
+    """io.debezium.time.ZonedTimestamp: UTC ISO-8601 with exactly `digits` fractional digits."""
+    u = ts.astimezone(dt.timezone.utc)
+    s = f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+    if digits:
+        s += "." + f"{u.microsecond:06d}"[:digits]
+    return s + "Z"
+
+
+def compact(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def key_bytes(topic: str, id_value: int, schemas: bool, id_type: str = "int64") -> bytes:
+    payload = {"id": id_value}
+    if not schemas:
+        return compact(payload).encode()
+    schema = {
+        "type": "struct",
+        "fields": [{"type": id_type, "optional": False, "field": "id"}],
+        "optional": False,
+        "name": f"{topic}.Key",
+    }
+    return compact({"schema": schema, "payload": payload}).encode()
+
+
+# --- the table: Connect schema and expected JSON value per column ----------------------------
+
+
+def field_schema(name, type_, optional=True, logical=None, params=None):
+    """A struct member in JsonConverter's key order: type, optional, name, version, parameters, field."""
+    f = {"type": type_, "optional": optional}
+    if logical:
+        f["name"] = logical
+        f["version"] = 1
+    if params:
+        f["parameters"] = params
+    f["field"] = name
+    return f
+
+
+def decimal_params(precision, scale):
+    return {"scale": str(scale), "connect.decimal.precision": str(precision)}
+
+
+DECIMAL = "org.apache.kafka.connect.data.Decimal"
+# (column, Connect field schema, PG value -> expected JSON value, kind used to compare)
+COLUMNS = [
+    ("id", field_schema("id", "int64", optional=False), int, "int"),
+    ("b", field_schema("b", "boolean"), bool, "bool"),
+    ("i2", field_schema("i2", "int16"), int, "int"),
+    ("i4", field_schema("i4", "int32"), int, "int"),
+    ("i8", field_schema("i8", "int64"), int, "int"),
+    ("f4", field_schema("f4", "float"), float, "float32"),
+    ("f8", field_schema("f8", "double"), float, "float64"),
+    ("n", field_schema("n", "bytes", logical=DECIMAL, params=decimal_params(12, 3)), lambda v: connect_decimal(v, 3), "str"),
+    ("nbig", field_schema("nbig", "bytes", logical=DECIMAL, params=decimal_params(38, 10)), lambda v: connect_decimal(v, 10), "str"),
+    ("t", field_schema("t", "string"), str, "str"),
+    ("vc", field_schema("vc", "string"), str, "str"),
+    ("ch", field_schema("ch", "string"), str, "str"),
+    ("by", field_schema("by", "bytes"), lambda v: base64.b64encode(bytes(v)).decode(), "str"),
+    ("d", field_schema("d", "int32", logical="io.debezium.time.Date"), epoch_days, "int"),
+    ("tm", field_schema("tm", "int64", logical="io.debezium.time.MicroTime"), micros_of_day, "int"),
+    ("tm3", field_schema("tm3", "int32", logical="io.debezium.time.Time"), lambda v: exact_div(micros_of_day(v), 1000), "int"),
+    ("ts", field_schema("ts", "int64", logical="io.debezium.time.MicroTimestamp"), epoch_micros, "int"),
+    ("ts3", field_schema("ts3", "int64", logical="io.debezium.time.Timestamp"), lambda v: exact_div(epoch_micros(v), 1000), "int"),
+    ("tstz", field_schema("tstz", "string", logical="io.debezium.time.ZonedTimestamp"), lambda v: zoned_timestamp(v, 6), "str"),
+    ("tstz0", field_schema("tstz0", "string", logical="io.debezium.time.ZonedTimestamp"), lambda v: zoned_timestamp(v, 0), "str"),
+    ("u", field_schema("u", "string", logical="io.debezium.data.Uuid"), str, "str"),
+    ("j", field_schema("j", "string", logical="io.debezium.data.Json"), str, "str"),
+    ("jb", field_schema("jb", "string", logical="io.debezium.data.Json"), str, "str"),
+]
+TYPES_QUERY = "SELECT {} FROM {}.{}".format(
+    ", ".join(f"{c}::text AS {c}" if c in ("j", "jb") else c for c, *_ in COLUMNS), TABLE_SCHEMA, TABLE_NAME)
+
+FILTERED_COLUMNS = ["id", "t_upper", "n2", "flag", "i4_big"]
+FILTERED_QUERY = f"""SELECT id, upper(t) AS t_upper, n * 2 AS n2, CASE WHEN b THEN 'yes' ELSE 'no' END AS flag,
+                            CAST(i4 AS int8) AS i4_big
+                       FROM {TABLE_SCHEMA}.{TABLE_NAME} WHERE i4 % 3 = 0"""
+
+# Debezium 3.6 envelope members after before/after (reference §3; example-value.json).
+ENVELOPE_TAIL_SCHEMA = json.loads("""[
+{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},"default":"false","field":"snapshot"},{"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},{"type":"int64","optional":true,"field":"ts_us"},{"type":"int64","optional":true,"field":"ts_ns"},{"type":"string","optional":false,"field":"schema"},{"type":"string","optional":false,"field":"table"},{"type":"int64","optional":true,"field":"txId"},{"type":"int64","optional":true,"field":"lsn"},{"type":"int64","optional":true,"field":"xmin"},{"type":"string","optional":true,"field":"origin"},{"type":"int64","optional":true,"field":"origin_lsn"}],"optional":false,"name":"io.debezium.connector.postgresql.Source","version":1,"field":"source"},
+{"type":"struct","fields":[{"type":"string","optional":false,"field":"id"},{"type":"int64","optional":false,"field":"total_order"},{"type":"int64","optional":false,"field":"data_collection_order"}],"optional":true,"name":"event.block","version":1,"field":"transaction"},
+{"type":"string","optional":false,"field":"op"},
+{"type":"int64","optional":true,"field":"ts_ms"},
+{"type":"int64","optional":true,"field":"ts_us"},
+{"type":"int64","optional":true,"field":"ts_ns"}
+]""")
+ENVELOPE_FIELDS = ["before", "after"] + [f["field"] for f in ENVELOPE_TAIL_SCHEMA]
+SOURCE_FIELDS = [f["field"] for f in ENVELOPE_TAIL_SCHEMA[0]["fields"]]
+
+
+def envelope_schema(topic):
+    value = {"type": "struct", "fields": [f for _, f, _, _ in COLUMNS], "optional": True, "name": f"{topic}.Value"}
+    return {
+        "type": "struct",
+        "fields": [dict(value, field="before"), dict(value, field="after")] + ENVELOPE_TAIL_SCHEMA,
+        "optional": False,
+        "name": f"{topic}.Envelope",
+        "version": 2,
+    }
+
+
+# --- comparison -----------------------------------------------------------------------------
+
+
+def short(v, limit=160):
+    s = repr(v)
+    return s if len(s) <= limit else s[:limit] + f"...({len(s)} chars)"
+
+
+def same(kind, expected, got):
+    if expected is None or got is None:
+        return expected is None and got is None
+    if kind == "bool":
+        return type(got) is bool and got == expected
+    if kind == "int":
+        return type(got) is int and got == expected
+    if kind in ("float32", "float64"):
+        if type(got) is not float:
+            return False
+        if kind == "float64":
+            return got == expected
+        try:
+            return struct.pack("<f", got) == struct.pack("<f", expected)
+        except OverflowError:
+            return False
+    return type(got) is str and got == expected
+
+
+class Report:
+    def __init__(self, topic, mode):
+        self.topic, self.mode = topic, mode
+        self.passed = self.failed = 0
+        self.mismatches = []
+
+    def check(self, ok, what):
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            if len(self.mismatches) < 5:
+                self.mismatches.append(what)
+        return ok
+
+    def finish(self):
+        print(f"{self.topic} ({self.mode}): {self.passed} passed, {self.failed} failed")
+        for m in self.mismatches:
+            print(f"  MISMATCH {m}")
+        return self.failed == 0
+
+
+def check_timestamps(rep, where, block):
+    """Reference §7.4: ts_us/1000 == ts_ms and ts_ns/1000 == ts_us when present."""
+    ms, us, ns = block.get("ts_ms"), block.get("ts_us"), block.get("ts_ns")
+    ok = ms is None or type(ms) is int
+    ok = ok and (us is None or (type(us) is int and ms is not None and us // 1000 == ms))
+    ok = ok and (ns is None or (type(ns) is int and us is not None and ns // 1000 == us))
+    rep.check(ok, f"{where}: inconsistent ts_ms/ts_us/ts_ns {ms!r}/{us!r}/{ns!r}")
+
+
+def check_payload(rep, where, payload, db):
+    """What every snapshot record's envelope payload must hold, with or without schemas."""
+    if not rep.check(isinstance(payload, dict), f"{where}: payload is not an object: {short(payload)}"):
+        return None
+    rep.check(list(payload) == ENVELOPE_FIELDS, f"{where}: payload members {list(payload)}, want {ENVELOPE_FIELDS}")
+    rep.check(payload.get("op") == "r", f"{where}: op {payload.get('op')!r}, want 'r'")
+    rep.check("before" in payload and payload["before"] is None, f"{where}: before {short(payload.get('before'))}, want null")
+    check_timestamps(rep, where, payload)
+    source = payload.get("source")
+    if rep.check(isinstance(source, dict), f"{where}: source {short(source)} is not an object"):
+        rep.check(list(source) == SOURCE_FIELDS, f"{where}: source members {list(source)}, want {SOURCE_FIELDS}")
+        want = {"connector": "postgresql", "db": db, "schema": TABLE_SCHEMA, "table": TABLE_NAME}
+        got = {k: source.get(k) for k in want}
+        rep.check(got == want, f"{where}: source {got}, want {want}")
+        rep.check(all(type(source.get(k)) is str for k in ("version", "name")),
+                  f"{where}: source.version/name not strings: {source.get('version')!r}/{source.get('name')!r}")
+        rep.check(source.get("snapshot") in SNAPSHOT_MARKERS, f"{where}: source.snapshot {source.get('snapshot')!r}")
+        check_timestamps(rep, where + " source", source)
+    after = payload.get("after")
+    rep.check(isinstance(after, dict), f"{where}: after {short(after)} is not an object")
+    return payload
+
+
+def check_snapshot_markers(rep, records):
+    """Debezium marks a single table's first snapshot record `first`, its last `last`, the rest `true`."""
+    markers = {}
+    for r in records:
+        src = r["payload"].get("source") if isinstance(r["payload"], dict) else None
+        markers.setdefault(src.get("snapshot") if isinstance(src, dict) else None, []).append(r)
+    counts = {k: len(v) for k, v in markers.items()}
+    want = {"first": 1, "last": 1, "true": len(records) - 2}
+    if not rep.check(counts == want, f"snapshot markers {counts}, want {want}"):
+        return
+    ends = {}
+    for r in records:
+        lo, hi = ends.get(r["partition"], (r["offset"], r["offset"]))
+        ends[r["partition"]] = (min(lo, r["offset"]), max(hi, r["offset"]))
+    first, last = markers["first"][0], markers["last"][0]
+    rep.check(first["offset"] == ends[first["partition"]][0],
+              f"the `first` record is not at the start of partition {first['partition']} (offset {first['offset']})")
+    rep.check(last["offset"] == ends[last["partition"]][1],
+              f"the `last` record is not at the end of partition {last['partition']} (offset {last['offset']})")
+
+
+def check_ids(rep, records, expected_ids):
+    ids = [r["id"] for r in records if r["id"] is not None]
+    seen = set(ids)
+    dups = len(ids) - len(seen)
+    missing = sorted(set(expected_ids) - seen)
+    extra = sorted(seen - set(expected_ids))
+    rep.check(len(records) == len(expected_ids), f"{len(records)} messages, want {len(expected_ids)} (rows in Postgres)")
+    rep.check(not dups and not missing and not extra,
+              f"ids: {dups} duplicates, missing {short(missing)}, unexpected {short(extra)}")
+
+
+def parse_record(rep, msg):
+    where = f"p{msg['partition']}@{msg['offset']}"
+    try:
+        value = json.loads(msg["value"]) if msg["value"] is not None else None
+    except (ValueError, UnicodeDecodeError) as e:
+        rep.check(False, f"{where}: value is not JSON ({e}): {short(msg['value'])}")
+        return None
+    if not rep.check(isinstance(value, dict), f"{where}: value is not a JSON object: {short(msg['value'])}"):
+        return None
+    return value
+
+
+def key_id(raw_key, schemas):
+    """The id the key claims, used only to find the row; the bytes are compared separately."""
+    try:
+        k = json.loads(raw_key)
+        return (k["payload"] if schemas else k)["id"]
+    except Exception:
+        return None
+
+
+def verify_types(rep, topic, msgs, rows, partitions, db):
+    by_id = {row[0]: row for row in rows}
+    want_schema = envelope_schema(topic)
+    want_schema_json = compact(want_schema)
+    seen_schemas = {}
+    records = []
+    for msg in msgs:
+        where = f"p{msg['partition']}@{msg['offset']}"
+        value = parse_record(rep, msg)
+        rid = key_id(msg["key"], True)
+        records.append(dict(msg, id=rid, payload=(value or {}).get("payload")))
+        where += f" id={rid}"
+        row = by_id.get(rid)
+        if not rep.check(row is not None, f"{where}: key {short(msg['key'])} names no row of the table"):
+            continue
+        want_key = key_bytes(topic, rid, schemas=True)
+        rep.check(msg["key"] == want_key, f"{where}: key bytes {short(msg['key'])}, want {short(want_key)}")
+        want_p = java_partition(want_key, partitions)
+        rep.check(msg["partition"] == want_p, f"{where}: partition {msg['partition']}, Java murmur2 says {want_p}")
+        if value is None:
+            continue
+        rep.check(list(value) == ["schema", "payload"], f"{where}: value members {list(value)}, want ['schema', 'payload']")
+        schema_json = compact(value.get("schema"))
+        if schema_json not in seen_schemas:
+            seen_schemas[schema_json] = where
+            if schema_json != want_schema_json:
+                describe_schema_difference(rep, where, value.get("schema"), want_schema)
+        payload = check_payload(rep, where, value.get("payload"), db)
+        if payload is None or not isinstance(payload.get("after"), dict):
+            continue
+        after = payload["after"]
+        rep.check(list(after) == [c for c, *_ in COLUMNS], f"{where}: after members {list(after)}")
+        for i, (col, _, convert, kind) in enumerate(COLUMNS):
+            pg = row[i]
+            want = None if pg is None else convert(pg)
+            got = after.get(col)
+            rep.check(same(kind, want, got), f"{where} column {col}: got {short(got)}, want {short(want)} (Postgres: {short(pg)})")
+    rep.check(len(seen_schemas) <= 1, f"{len(seen_schemas)} different value schemas, first at {list(seen_schemas.values())}")
+    check_ids(rep, records, list(by_id))
+    if records:
+        check_snapshot_markers(rep, records)
+
+
+def describe_schema_difference(rep, where, got, want):
+    """Name the first envelope member whose schema differs, rather than dumping 4 KB of JSON."""
+    if not isinstance(got, dict):
+        rep.check(False, f"{where}: value schema is {short(got)}")
+        return
+    failed_before = rep.failed
+    for key in ("type", "optional", "name", "version"):
+        rep.check(got.get(key) == want[key], f"{where}: envelope schema {key} {got.get(key)!r}, want {want[key]!r}")
+    got_fields = got.get("fields") if isinstance(got.get("fields"), list) else []
+    names = [f.get("field") if isinstance(f, dict) else f for f in got_fields]
+    if not rep.check(names == ENVELOPE_FIELDS, f"{where}: envelope members {names}, want {ENVELOPE_FIELDS}"):
+        return
+    for g, w in zip(got_fields, want["fields"]):
+        if compact(g) == compact(w):
+            continue
+        if w["field"] in ("before", "after"):
+            gf = g.get("fields") if isinstance(g.get("fields"), list) else []
+            for gc, wc in zip(gf, w["fields"]):
+                rep.check(compact(gc) == compact(wc), f"{where}: {w['field']} schema of column {wc['field']}: got {compact(gc)}, want {compact(wc)}")
+            rep.check(len(gf) == len(w["fields"]), f"{where}: {w['field']} schema has {len(gf)} columns, want {len(w['fields'])}")
+            rest_g = {k: v for k, v in g.items() if k != "fields"}
+            rest_w = {k: v for k, v in w.items() if k != "fields"}
+            rep.check(compact(rest_g) == compact(rest_w), f"{where}: {w['field']} schema {compact(rest_g)}, want {compact(rest_w)}")
+        else:
+            rep.check(False, f"{where}: envelope member {w['field']} schema: got {compact(g)}, want {compact(w)}")
+    if rep.failed == failed_before:  # nothing above named the difference: it is in the layout
+        rep.check(False, f"{where}: value schema differs from Debezium's in member order or extra members")
+
+
+def decimal_value(v, default_scale):
+    """n2 has no declared scale: accept Connect Decimal base64 (scale 3) or Debezium's VariableScaleDecimal."""
+    if isinstance(v, str):
+        return decode_connect_decimal(v, default_scale)
+    if isinstance(v, dict) and set(v) == {"scale", "value"} and type(v["scale"]) is int:
+        return decode_connect_decimal(v["value"], v["scale"])
+    raise ValueError(f"not a decimal encoding: {short(v)}")
+
+
+def verify_filtered(rep, topic, msgs, rows, partitions, db):
+    by_id = {row[0]: row for row in rows}
+    records = []
+    for msg in msgs:
+        where = f"p{msg['partition']}@{msg['offset']}"
+        value = parse_record(rep, msg)
+        rid = key_id(msg["key"], False)
+        records.append(dict(msg, id=rid, payload=value))
+        where += f" id={rid}"
+        row = by_id.get(rid)
+        if not rep.check(row is not None, f"{where}: key {short(msg['key'])} names no row the query selects"):
+            continue
+        want_key = key_bytes(topic, rid, schemas=False)
+        rep.check(msg["key"] == want_key, f"{where}: key bytes {short(msg['key'])}, want {short(want_key)}")
+        want_p = java_partition(want_key, partitions)
+        rep.check(msg["partition"] == want_p, f"{where}: partition {msg['partition']}, Java murmur2 says {want_p}")
+        if value is None:
+            continue
+        rep.check("schema" not in value, f"{where}: value has a schema wrapper, json_schemas defaults to false")
+        payload = check_payload(rep, where, value, db)
+        if payload is None or not isinstance(payload.get("after"), dict):
+            continue
+        after = payload["after"]
+        rep.check(list(after) == FILTERED_COLUMNS, f"{where}: after members {list(after)}, want {FILTERED_COLUMNS}")
+        rid_, t_upper, n2, flag, i4_big = row
+        rep.check(same("int", rid_, after.get("id")), f"{where} id: got {short(after.get('id'))}")
+        rep.check(same("str", t_upper, after.get("t_upper")), f"{where} t_upper: got {short(after.get('t_upper'))}, want {short(t_upper)}")
+        rep.check(same("str", flag, after.get("flag")), f"{where} flag: got {short(after.get('flag'))}, want {short(flag)}")
+        rep.check(same("int", i4_big, after.get("i4_big")), f"{where} i4_big: got {short(after.get('i4_big'))}, want {i4_big}")
+        got_n2 = after.get("n2")
+        try:
+            ok = (n2 is None and got_n2 is None) or (n2 is not None and got_n2 is not None and decimal_value(got_n2, 3) == n2)
+        except Exception:
+            ok = False
+        rep.check(ok, f"{where} n2: got {short(got_n2)}, want {n2} (scale 3)")
+    check_ids(rep, records, list(by_id))
+    if records:
+        check_snapshot_markers(rep, records)
+
+
+# --- I/O ------------------------------------------------------------------------------------
+
+
+def fetch_rows(pg_url, query):
+    import psycopg
+
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        rows = conn.execute(query).fetchall()
+        return rows, conn.info.dbname
+
+
+def consume_all(topic, brokers, timeout_s, expected_count):
+    """Every message of `topic`, read from the beginning of each partition until all hit EOF."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    consumer = Consumer({
+        "bootstrap.servers": brokers,
+        "group.id": f"cdcql-e2e-verify-{os.getpid()}-{time.time_ns()}",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        # noida-db ignores fetch.max.bytes on big backlogs (shared/INFRA.md).
+        "receive.message.max.bytes": 2147483647,
+    })
+    try:
+        meta = consumer.list_topics(topic, timeout=15).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise SystemExit(f"topic {topic} does not exist on {brokers}: {meta.error if meta else 'no metadata'}")
+        parts = sorted(meta.partitions)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        msgs, at_eof = [], set()
+        deadline = time.monotonic() + timeout_s
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            if len(at_eof) == len(parts):
+                break
+            # Fallback if EOF events never come: everything expected arrived and 5 s passed quietly.
+            if len(msgs) >= expected_count and time.monotonic() - quiet_since > 5:
+                break
+            m = consumer.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    at_eof.add(m.partition())
+                    continue
+                raise SystemExit(f"consumer error on {topic}: {m.error()}")
+            at_eof.discard(m.partition())
+            quiet_since = time.monotonic()
+            msgs.append({"partition": m.partition(), "offset": m.offset(), "key": m.key(), "value": m.value()})
+        else:
+            print(f"warning: stopped reading {topic} after {timeout_s}s with {len(msgs)} messages", file=sys.stderr)
+        return msgs, len(parts)
+    finally:
+        consumer.close()
+
+
+def verify(topic, pg_url, brokers, mode, partitions, timeout_s):
+    if mode == "types":
+        rows, db = fetch_rows(pg_url, TYPES_QUERY)
+    else:
+        rows, db = fetch_rows(pg_url, FILTERED_QUERY)
+    msgs, n_parts = consume_all(topic, brokers, timeout_s, len(rows))
+    rep = Report(topic, mode)
+    rep.check(n_parts == partitions, f"topic has {n_parts} partitions, want {partitions}")
+    if mode == "types":
+        verify_types(rep, topic, msgs, rows, partitions, db)
+    else:
+        verify_filtered(rep, topic, msgs, rows, partitions, db)
+    print(f"{topic}: {len(msgs)} messages read, {len(rows)} rows expected")
+    return rep.finish()
+
+
+# --- self test ------------------------------------------------------------------------------
+
+
+def self_test(brokers=None):
+    failures = []
+
+    def eq(what, got, want):
+        if got != want:
+            failures.append(f"{what}: got {got!r}, want {want!r}")
+
+    # Kafka's UtilsTest.testMurmur2 vectors.
+    for data, want in [(b"21", -973932308), (b"foobar", -790332482), (b"a-little-bit-long-string", -985981536),
+                       (b"a-little-bit-longer-string", -1486304829),
+                       (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971), (b"abc", 479470107)]:
+        eq(f"murmur2({data!r})", murmur2(data), want)
+    eq("java_partition(foobar, 50)", java_partition(b"foobar", 50), 1357151166 % 50)
+
+    # Reference §3 decimal examples, plus two's complement length boundaries.
+    for text, scale, want in [("12.34", 2, "BNI="), ("100.00", 2, "JxA="), ("-1.00", 2, "nA=="), ("0.00", 2, "AA=="),
+                              ("1.28", 2, "AIA="), ("0.127", 3, "fw=="), ("-0.128", 3, "gA=="), ("-0.129", 3, "/38="),
+                              ("32.768", 3, "AIAA"), ("-32.768", 3, "gAA="), ("1.5", 3, "Bdw="), ("-0.0000000001", 10, "/w==")]:
+        eq(f"connect_decimal({text}, {scale})", connect_decimal(Decimal(text), scale), want)
+    big = Decimal("9999999999999999999999999999.9999999999")  # 38 digits: beyond the default 28-digit context
+    eq("nbig max bytes", len(base64.b64decode(connect_decimal(big, 10))), 16)
+    eq("nbig max round trip", decode_connect_decimal(connect_decimal(big, 10), 10), big)
+    eq("nbig min round trip", decode_connect_decimal(connect_decimal(-big, 10), 10), -big)
+    eq("2^64 unscaled", twos_complement(2**64), b"\x01" + b"\x00" * 8)
+    eq("-2^63 unscaled", twos_complement(-(2**63)), b"\x80" + b"\x00" * 7)
+    eq("2^63 unscaled", twos_complement(2**63), b"\x00\x80" + b"\x00" * 7)
+    try:
+        unscaled(Decimal("1.2345"), 3)
+        failures.append("unscaled() accepted more fractional digits than the scale")
+    except ValueError:
+        pass
+
+    # Reference §5 temporal examples.
+    eq("Date 2024-01-15", epoch_days(dt.date(2024, 1, 15)), 19737)
+    eq("Date 0001-01-01", epoch_days(dt.date(1, 1, 1)), -719162)
+    eq("MicroTimestamp", epoch_micros(dt.datetime(2024, 1, 15, 10, 30, 0, 123456)), 1705314600123456)
+    eq("MicroTimestamp before 1970", epoch_micros(dt.datetime(1969, 12, 31, 23, 59, 59, 999999)), -1)
+    eq("Timestamp ms before 1970", exact_div(epoch_micros(dt.datetime(1969, 12, 31, 23, 59, 59, 999000)), 1000), -1)
+    eq("MicroTime 23:59:59.999999", micros_of_day(dt.time(23, 59, 59, 999999)), 86399999999)
+    eq("Time(3) 23:59:59.999", exact_div(micros_of_day(dt.time(23, 59, 59, 999000)), 1000), 86399999)
+    utc = dt.timezone.utc
+    eq("ZonedTimestamp", zoned_timestamp(dt.datetime(2024, 1, 15, 10, 30, 0, 123456, utc), 6), "2024-01-15T10:30:00.123456Z")
+    eq("ZonedTimestamp zero fraction", zoned_timestamp(dt.datetime(2024, 1, 15, 10, 30, tzinfo=utc), 6), "2024-01-15T10:30:00.000000Z")
+    eq("ZonedTimestamp +05:30", zoned_timestamp(dt.datetime(2100, 3, 1, 5, 0, 0, 1, dt.timezone(dt.timedelta(hours=5, minutes=30))), 6),
+       "2100-02-28T23:30:00.000001Z")
+    eq("ZonedTimestamp(0)", zoned_timestamp(dt.datetime(2038, 1, 19, 3, 14, 8, tzinfo=utc), 0), "2038-01-19T03:14:08Z")
+    eq("ZonedTimestamp year 1", zoned_timestamp(dt.datetime(1, 1, 1, tzinfo=utc), 6), "0001-01-01T00:00:00.000000Z")
+
+    # Reference example-key.json, byte for byte.
+    eq("key JSON", key_bytes("dbserver1.public.orders", 1, schemas=True, id_type="int32"),
+       b'{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,'
+       b'"name":"dbserver1.public.orders.Key"},"payload":{"id":1}}')
+    eq("key JSON without schema", key_bytes("t", 42, schemas=False), b'{"id":42}')
+    eq("Decimal field schema", compact(COLUMNS[7][1]),
+       '{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","version":1,'
+       '"parameters":{"scale":"3","connect.decimal.precision":"12"},"field":"n"}')
+    eq("float32 compare", same("float32", 1.100000023841858, 1.1), True)
+    eq("float32 compare differs", same("float32", 1.1, 1.2), False)
+    eq("bool is not int", same("int", 1, True), False)
+    eq("uuid text", str(uuid.UUID("FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")), "ffffffff-ffff-ffff-ffff-ffffffffffff")
+
+    if brokers:
+        failures += librdkafka_agrees(brokers)
+    for f in failures:
+        print(f"FAIL {f}")
+    print(f"self-test: {'0 failed' if not failures else f'{len(failures)} failed'}")
+    return not failures
+
+
+def librdkafka_agrees(brokers):
+    """librdkafka's `murmur2` partitioner is Java-compatible: our partition for a key must be its."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = f"cdcql-selftest-murmur2-{os.getpid()}-{time.time_ns()}"
+    admin = AdminClient({"bootstrap.servers": brokers})
+    admin.create_topics([NewTopic(topic, num_partitions=7, replication_factor=1)])[topic].result(15)
+    failures = []
+    try:
+        producer = Producer({"bootstrap.servers": brokers, "partitioner": "murmur2"})
+        keys = [key_bytes(topic, i, schemas=s) for i in range(-50, 250) for s in (True, False)]
+        keys += [b"", b"a", b"ab", b"abc", "日本🎉".encode()]
+        got = {}
+
+        def delivered(err, msg):
+            if err:
+                failures.append(f"produce failed: {err}")
+            else:
+                got[msg.key()] = msg.partition()
+
+        for k in keys:
+            producer.produce(topic, key=k, value=b"x", on_delivery=delivered)
+        producer.flush(30)
+        for k in keys:
+            if got.get(k) != java_partition(k, 7):
+                failures.append(f"librdkafka put key {k!r} in partition {got.get(k)}, java_partition says {java_partition(k, 7)}")
+                break
+        if not failures:
+            print(f"self-test: librdkafka agrees on {len(got)} keys over 7 partitions")
+    finally:
+        admin.delete_topics([topic])[topic].result(15)
+    return failures
+
+
+def delete_topics(brokers, topics):
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import AdminClient
+
+    ok = True
+    admin = AdminClient({"bootstrap.servers": brokers})  # must outlive the futures
+    for topic, fut in admin.delete_topics(topics, operation_timeout=30).items():
+        try:
+            fut.result(30)
+            print(f"deleted topic {topic}")
+        except Exception as e:  # a topic that was never created is fine
+            err = e.args[0] if e.args else None
+            if getattr(err, "code", lambda: None)() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                print(f"could not delete topic {topic}: {e}", file=sys.stderr)
+                ok = False
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("topic", nargs="?")
+    ap.add_argument("pg_url", nargs="?")
+    ap.add_argument("brokers_pos", nargs="?", metavar="brokers")
+    ap.add_argument("mode", nargs="?", choices=["types", "filtered"])
+    ap.add_argument("--partitions", type=int, help="expected partition count (types: 4, filtered: 2)")
+    ap.add_argument("--timeout", type=float, default=120, help="seconds to wait for messages")
+    ap.add_argument("--self-test", action="store_true", help="check this script's encoders against known values")
+    ap.add_argument("--brokers", help="with --self-test: also check murmur2 against librdkafka on this broker")
+    ap.add_argument("--delete-topics", nargs="+", metavar="TOPIC", help="delete these topics on --brokers and exit")
+    args = ap.parse_args()
+    if args.delete_topics:
+        if not args.brokers:
+            ap.error("--delete-topics needs --brokers")
+        return 0 if delete_topics(args.brokers, args.delete_topics) else 1
+    if args.self_test:
+        return 0 if self_test(args.brokers) else 1
+    if not (args.topic and args.pg_url and args.brokers_pos and args.mode):
+        ap.error("TOPIC PG_URL BROKERS MODE are required")
+    partitions = args.partitions or {"types": 4, "filtered": 2}[args.mode]
+    return 0 if verify(args.topic, args.pg_url, args.brokers_pos, args.mode, partitions, args.timeout) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
