@@ -15,6 +15,7 @@ say "seeding the shop database (examples/shop.sql)"
 psql "$PG_URL" -X -q -v ON_ERROR_STOP=1 -f examples/shop.sql
 
 say "cdcql apply pipelines/shop.sql --snapshot-only"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cdcql-target}
 cargo run --quiet -- apply pipelines/shop.sql --snapshot-only
 
 say "first 3 messages of shop.public.orders"
