@@ -288,19 +288,30 @@ pub fn write_java_float(out: &mut Vec<u8>, v: f64, single: bool) {
         });
         return;
     }
-    // Shortest digits from Rust's formatter, in scientific form: "-1.2345e-7".
-    let sci = if single {
-        format!("{:e}", v as f32)
+    // Shortest digits from Rust's formatter, in scientific form: "-1.2345e-7", written to
+    // the stack so that float columns cost no allocation per value.
+    let mut stack = [0u8; 48];
+    let mut cursor = std::io::Cursor::new(&mut stack[..]);
+    let _ = if single {
+        write!(cursor, "{:e}", v as f32)
     } else {
-        format!("{v:e}")
+        write!(cursor, "{v:e}")
     };
+    let written = cursor.position() as usize;
+    let sci = std::str::from_utf8(&stack[..written]).expect("float formatting is ASCII");
     let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
     let exp: i32 = exp.parse().expect("exponent is an integer");
     let (neg, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => (true, m),
         None => (false, mantissa),
     };
-    let digits: Vec<u8> = mantissa.bytes().filter(|b| *b != b'.').collect();
+    let mut digit_buf = [0u8; 32];
+    let mut n_digits = 0;
+    for b in mantissa.bytes().filter(|b| *b != b'.') {
+        digit_buf[n_digits] = b;
+        n_digits += 1;
+    }
+    let digits = &digit_buf[..n_digits];
     if neg {
         out.push(b'-');
     }
@@ -308,11 +319,11 @@ pub fn write_java_float(out: &mut Vec<u8>, v: f64, single: bool) {
         if exp < 0 {
             out.extend_from_slice(b"0.");
             out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
-            out.extend_from_slice(&digits);
+            out.extend_from_slice(digits);
         } else {
             let int_len = exp as usize + 1;
             if digits.len() <= int_len {
-                out.extend_from_slice(&digits);
+                out.extend_from_slice(digits);
                 out.extend(std::iter::repeat_n(b'0', int_len - digits.len()));
                 out.extend_from_slice(b".0");
             } else {
