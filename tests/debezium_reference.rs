@@ -10,7 +10,7 @@ use cdcql::encode::{EncodedColumn, Encoder};
 use cdcql::envelope::debezium::DebeziumTable;
 use cdcql::envelope::{ChangeBatch, Op, SourcePosition};
 use cdcql::parse::{parse_with_env, SourceFile};
-use cdcql::plan::{plan_script, Envelope};
+use cdcql::plan::{plan_script, Envelope, PipelinePlan};
 use datafusion::arrow::array::{
     Decimal128Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
@@ -34,19 +34,23 @@ fn fixture(name: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn insert_event_matches_debezium_bytes() {
-    let file = SourceFile::new(
-        "ref.sql",
+/// The reference table `public.orders`, planned as a pass-through Debezium JSON pipeline.
+fn orders_plan(with: &str) -> Vec<PipelinePlan> {
+    let text = format!(
         "CREATE CONNECTION pg TO POSTGRES (url = 'postgres://x@h/shop');
          CREATE CONNECTION k TO KAFKA (brokers = 'b:9092');
-         CREATE PIPELINE p FROM pg INTO k TOPIC 'dbserver1.{schema}.{table}'
-           FORMAT JSON ENVELOPE DEBEZIUM WITH (json_schemas = true) TABLES (public.orders);",
+         CREATE PIPELINE p FROM pg INTO k TOPIC 'dbserver1.{{schema}}.{{table}}'
+           FORMAT JSON ENVELOPE DEBEZIUM {with} TABLES (public.orders);"
     );
+    let file = SourceFile::new("ref.sql", text);
     let script = parse_with_env(&file, &|_| None).expect("parses");
-    let catalog = Catalog::from_ddl_like(CATALOG).unwrap();
-    let catalogs = BTreeMap::from([("pg".to_string(), catalog)]);
-    let plans = plan_script(&file, &script, &catalogs).expect("plans");
+    let catalogs = BTreeMap::from([("pg".to_string(), Catalog::from_ddl_like(CATALOG).unwrap())]);
+    plan_script(&file, &script, &catalogs).expect("plans")
+}
+
+#[test]
+fn insert_event_matches_debezium_bytes() {
+    let plans = orders_plan("WITH (json_schemas = true)");
     let plan = &plans[0];
     let table = &plan.tables[0];
     assert_eq!(table.topic, "dbserver1.public.orders");
@@ -105,16 +109,7 @@ fn insert_event_matches_debezium_bytes() {
 
 #[test]
 fn delete_is_followed_by_a_tombstone_with_the_same_key() {
-    let file = SourceFile::new(
-        "ref.sql",
-        "CREATE CONNECTION pg TO POSTGRES (url = 'postgres://x@h/shop');
-         CREATE CONNECTION k TO KAFKA (brokers = 'b:9092');
-         CREATE PIPELINE p FROM pg INTO k TOPIC 'dbserver1.{schema}.{table}'
-           FORMAT JSON ENVELOPE DEBEZIUM TABLES (public.orders);",
-    );
-    let script = parse_with_env(&file, &|_| None).unwrap();
-    let catalogs = BTreeMap::from([("pg".to_string(), Catalog::from_ddl_like(CATALOG).unwrap())]);
-    let plans = plan_script(&file, &script, &catalogs).unwrap();
+    let plans = orders_plan("");
     let (plan, table) = (&plans[0], &plans[0].tables[0]);
     let Envelope::Debezium(opts) = &plan.envelope;
     let env = DebeziumTable::new(table, opts, "shop");
