@@ -16,7 +16,6 @@
 
 pub mod ast;
 mod build;
-mod error;
 mod expand;
 mod grammar;
 mod query;
@@ -30,7 +29,8 @@ use std::sync::Arc;
 use pest::Parser as _;
 
 pub use ast::*;
-pub use error::ParseError;
+/// The parse stage reports mistakes as a plain [`SourceDiagnostic`].
+pub type ParseError = crate::report::SourceDiagnostic;
 
 use grammar::{CdcqlParser, Rule};
 

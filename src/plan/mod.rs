@@ -24,23 +24,16 @@ use crate::parse::{
     ConnectionKind, CreateConnection, CreatePipeline, EnvelopeKind, Format, Ident, PipelineBody,
     Script, SourceFile, Span, Statement,
 };
+use crate::report::SourceDiagnostic;
 use crate::types::PgType;
 use options::OptionReader;
 pub use topic::{sanitize_topic, TopicTemplate};
 
-/// A mistake in the user's file, rendered by miette with the source line and a caret.
+/// A mistake in the user's file found while planning, rendered like a parse error.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("{message}")]
-pub struct PlanError {
-    pub message: String,
-    #[source_code]
-    pub src: miette::NamedSource<Arc<str>>,
-    #[label("{label}")]
-    pub span: miette::SourceSpan,
-    pub label: String,
-    #[help]
-    pub help: Option<String>,
-}
+#[error(transparent)]
+#[diagnostic(transparent)]
+pub struct PlanError(pub SourceDiagnostic);
 
 impl PlanError {
     pub(crate) fn new(
@@ -49,17 +42,11 @@ impl PlanError {
         span: Span,
         label: impl Into<String>,
     ) -> Self {
-        PlanError {
-            message: message.into(),
-            src: file.named_source(),
-            span: span.into(),
-            label: label.into(),
-            help: None,
-        }
+        PlanError(SourceDiagnostic::new(file, span, message, label, None))
     }
 
     pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.0.help = Some(help.into());
         self
     }
 }

@@ -51,18 +51,6 @@ pub async fn end(client: &Client) -> Result<(), SourceError> {
     Ok(())
 }
 
-/// Estimated row count from the planner's statistics (for progress; may be -1 or stale).
-pub async fn estimated_rows(client: &Client, plan: &TablePlan) -> Result<i64, SourceError> {
-    let row = client
-        .query_one(
-            "SELECT c.reltuples::int8 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relname = $2",
-            &[&plan.table.schema, &plan.table.name],
-        )
-        .await?;
-    Ok(row.get(0))
-}
-
 /// COPY one table's read columns and send Arrow batches of up to `batch_rows` rows.
 /// Returns the number of rows read. Stops early (without error) if the receiver is gone.
 pub async fn copy_table<T>(
