@@ -354,6 +354,28 @@ def key_id(raw_key, schemas):
         return None
 
 
+def check_keyed_message(rep, msg, topic, partitions, by_id, schemas, records, rows_desc):
+    """Checks what every message shares: its key names a row, the key bytes are exactly the
+    expected JSON, and the partition is Java's murmur2 of them. Records the message in
+    `records`. Returns (where, row, parsed value), or None when there is nothing more to check."""
+    where = f"p{msg['partition']}@{msg['offset']}"
+    value = parse_record(rep, msg)
+    rid = key_id(msg["key"], schemas)
+    payload = (value or {}).get("payload") if schemas else value
+    records.append(dict(msg, id=rid, payload=payload))
+    where += f" id={rid}"
+    row = by_id.get(rid)
+    if not rep.check(row is not None, f"{where}: key {short(msg['key'])} names no row {rows_desc}"):
+        return None
+    want_key = key_bytes(topic, rid, schemas=schemas)
+    rep.check(msg["key"] == want_key, f"{where}: key bytes {short(msg['key'])}, want {short(want_key)}")
+    want_p = java_partition(want_key, partitions)
+    rep.check(msg["partition"] == want_p, f"{where}: partition {msg['partition']}, Java murmur2 says {want_p}")
+    if value is None:
+        return None
+    return where, row, value
+
+
 def verify_types(rep, topic, msgs, rows, partitions, db):
     by_id = {row[0]: row for row in rows}
     want_schema = envelope_schema(topic)
@@ -361,20 +383,10 @@ def verify_types(rep, topic, msgs, rows, partitions, db):
     seen_schemas = {}
     records = []
     for msg in msgs:
-        where = f"p{msg['partition']}@{msg['offset']}"
-        value = parse_record(rep, msg)
-        rid = key_id(msg["key"], True)
-        records.append(dict(msg, id=rid, payload=(value or {}).get("payload")))
-        where += f" id={rid}"
-        row = by_id.get(rid)
-        if not rep.check(row is not None, f"{where}: key {short(msg['key'])} names no row of the table"):
+        checked = check_keyed_message(rep, msg, topic, partitions, by_id, True, records, "of the table")
+        if checked is None:
             continue
-        want_key = key_bytes(topic, rid, schemas=True)
-        rep.check(msg["key"] == want_key, f"{where}: key bytes {short(msg['key'])}, want {short(want_key)}")
-        want_p = java_partition(want_key, partitions)
-        rep.check(msg["partition"] == want_p, f"{where}: partition {msg['partition']}, Java murmur2 says {want_p}")
-        if value is None:
-            continue
+        where, row, value = checked
         rep.check(list(value) == ["schema", "payload"], f"{where}: value members {list(value)}, want ['schema', 'payload']")
         schema_json = compact(value.get("schema"))
         if schema_json not in seen_schemas:
@@ -439,20 +451,10 @@ def verify_filtered(rep, topic, msgs, rows, partitions, db):
     by_id = {row[0]: row for row in rows}
     records = []
     for msg in msgs:
-        where = f"p{msg['partition']}@{msg['offset']}"
-        value = parse_record(rep, msg)
-        rid = key_id(msg["key"], False)
-        records.append(dict(msg, id=rid, payload=value))
-        where += f" id={rid}"
-        row = by_id.get(rid)
-        if not rep.check(row is not None, f"{where}: key {short(msg['key'])} names no row the query selects"):
+        checked = check_keyed_message(rep, msg, topic, partitions, by_id, False, records, "the query selects")
+        if checked is None:
             continue
-        want_key = key_bytes(topic, rid, schemas=False)
-        rep.check(msg["key"] == want_key, f"{where}: key bytes {short(msg['key'])}, want {short(want_key)}")
-        want_p = java_partition(want_key, partitions)
-        rep.check(msg["partition"] == want_p, f"{where}: partition {msg['partition']}, Java murmur2 says {want_p}")
-        if value is None:
-            continue
+        where, row, value = checked
         rep.check("schema" not in value, f"{where}: value has a schema wrapper, json_schemas defaults to false")
         payload = check_payload(rep, where, value, db)
         if payload is None or not isinstance(payload.get("after"), dict):
