@@ -38,6 +38,80 @@ pub mod oid {
     pub const JSONB: u32 = 3802;
 }
 
+/// How Postgres values are mapped to Connect types, with Debezium's option names and defaults.
+/// Set per pipeline; every envelope and encoder sees the same mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeOptions {
+    /// `decimal.handling.mode`
+    pub decimal_handling: DecimalHandling,
+    /// `time.precision.mode`
+    pub time_precision: TimePrecision,
+    /// `binary.handling.mode`
+    pub binary_handling: BinaryHandling,
+    /// `interval.handling.mode`
+    pub interval_handling: IntervalHandling,
+    /// `hstore.handling.mode`
+    pub hstore_handling: HstoreHandling,
+    /// `money.fraction.digits`
+    pub money_fraction_digits: u8,
+    /// What to do with a column whose type cdcql cannot map (cdcql's own option).
+    pub unknown_types: UnknownTypes,
+}
+
+impl Default for TypeOptions {
+    fn default() -> Self {
+        TypeOptions {
+            decimal_handling: DecimalHandling::Precise,
+            time_precision: TimePrecision::Adaptive,
+            binary_handling: BinaryHandling::Bytes,
+            interval_handling: IntervalHandling::Numeric,
+            hstore_handling: HstoreHandling::Json,
+            money_fraction_digits: 2,
+            unknown_types: UnknownTypes::Fail,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecimalHandling {
+    Precise,
+    String,
+    Double,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimePrecision {
+    Adaptive,
+    AdaptiveTimeMicroseconds,
+    Connect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryHandling {
+    Bytes,
+    Base64,
+    Base64UrlSafe,
+    Hex,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntervalHandling {
+    Numeric,
+    String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HstoreHandling {
+    Json,
+    Map,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownTypes {
+    Fail,
+    Skip,
+}
+
 /// A column type we can read. `precision` on time types is the fractional-second digits
 /// (0..=6; 6 when the column has no typmod).
 #[derive(Debug, Clone, PartialEq, Eq)]

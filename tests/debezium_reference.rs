@@ -54,7 +54,9 @@ fn insert_event_matches_debezium_bytes() {
     let plan = &plans[0];
     let table = &plan.tables[0];
     assert_eq!(table.topic, "dbserver1.public.orders");
-    let Envelope::Debezium(opts) = &plan.envelope;
+    let Envelope::Debezium(opts) = &plan.envelope else {
+        panic!("the reference pipeline uses ENVELOPE DEBEZIUM")
+    };
     let env = DebeziumTable::new(table, opts, "shop").with_version("3.6.1.Final");
 
     let row = RecordBatch::try_new(
@@ -84,16 +86,19 @@ fn insert_event_matches_debezium_bytes() {
             last_commit_lsn: Some(24_023_119),
         },
         snapshot_marks: None,
+        lsns: None,
     };
     let records = env.records(&change, 1_705_314_600_456_789_012).unwrap();
     let schemas = env.schemas();
 
     let mut keys = EncodedColumn::default();
-    Encoder::new(plan.encoding, schemas.key.as_ref().unwrap())
+    Encoder::new(&plan.encoding, schemas.key.as_ref().unwrap())
+        .unwrap()
         .encode(records.key.as_ref().unwrap(), &mut keys)
         .unwrap();
     let mut values = EncodedColumn::default();
-    Encoder::new(plan.encoding, &schemas.value)
+    Encoder::new(&plan.encoding, &schemas.value)
+        .unwrap()
         .encode(&records.value, &mut values)
         .unwrap();
 
@@ -111,7 +116,9 @@ fn insert_event_matches_debezium_bytes() {
 fn delete_is_followed_by_a_tombstone_with_the_same_key() {
     let plans = orders_plan("");
     let (plan, table) = (&plans[0], &plans[0].tables[0]);
-    let Envelope::Debezium(opts) = &plan.envelope;
+    let Envelope::Debezium(opts) = &plan.envelope else {
+        panic!("the reference pipeline uses ENVELOPE DEBEZIUM")
+    };
     let env = DebeziumTable::new(table, opts, "shop");
     let row = RecordBatch::try_new(
         table.output_schema(),
@@ -138,13 +145,16 @@ fn delete_is_followed_by_a_tombstone_with_the_same_key() {
             last_commit_lsn: None,
         },
         snapshot_marks: None,
+        lsns: None,
     };
     let records = env.records(&change, 0).unwrap();
     let (mut keys, mut values) = (EncodedColumn::default(), EncodedColumn::default());
-    Encoder::new(plan.encoding, env.schemas().key.as_ref().unwrap())
+    Encoder::new(&plan.encoding, env.schemas().key.as_ref().unwrap())
+        .unwrap()
         .encode(records.key.as_ref().unwrap(), &mut keys)
         .unwrap();
-    Encoder::new(plan.encoding, &env.schemas().value)
+    Encoder::new(&plan.encoding, &env.schemas().value)
+        .unwrap()
         .encode(&records.value, &mut values)
         .unwrap();
     assert_eq!(values.len(), 3, "delete, tombstone, create");

@@ -2,13 +2,11 @@
 
 use std::fmt::Write;
 
-use crate::envelope::debezium::DebeziumTable;
+use crate::envelope::TableEnvelope;
 use crate::plan::{redact_url, Encoding, Envelope, PipelinePlan};
 
 pub fn explain(p: &PipelinePlan) -> String {
     let mut out = String::new();
-    let Envelope::Debezium(opts) = &p.envelope;
-    let Encoding::Json { schemas } = p.encoding;
     let _ = writeln!(out, "PIPELINE {}", p.name);
     let _ = writeln!(
         out,
@@ -30,21 +28,38 @@ pub fn explain(p: &PipelinePlan) -> String {
         };
         let _ = writeln!(out, "            '{k}' = '{shown}'");
     }
-    let _ = writeln!(
-        out,
-        "  format:   JSON ({})",
-        if schemas {
-            "schema + payload"
-        } else {
-            "payload only"
-        }
-    );
-    let _ = writeln!(
-        out,
-        "  envelope: DEBEZIUM (server name `{}`, tombstones {})",
-        opts.server_name,
-        if opts.tombstones { "on" } else { "off" }
-    );
+    let format = match &p.encoding {
+        Encoding::Json { schemas: true } => "JSON (schema + payload)".to_string(),
+        Encoding::Json { schemas: false } => "JSON (payload only)".to_string(),
+        Encoding::Avro(a) => format!(
+            "AVRO (registry {}, subjects by {:?}, auto_register {}, use_latest {}{})",
+            p.kafka
+                .schema_registry
+                .as_ref()
+                .map(|r| redact_url(r.url.expose()))
+                .unwrap_or_default(),
+            a.subject_strategy,
+            a.auto_register,
+            a.use_latest,
+            a.compatibility
+                .as_deref()
+                .map(|c| format!(", compatibility {c}"))
+                .unwrap_or_default()
+        ),
+    };
+    let _ = writeln!(out, "  format:   {format}");
+    let envelope = match &p.envelope {
+        Envelope::Debezium(opts) => format!(
+            "DEBEZIUM (server name `{}`, tombstones {})",
+            opts.server_name,
+            if opts.tombstones { "on" } else { "off" }
+        ),
+        Envelope::Native(opts) => format!(
+            "NATIVE (row + __op/__version/__source_ts_ms/__deleted, deleted_marker {})",
+            if opts.deleted_marker { "on" } else { "off" }
+        ),
+    };
+    let _ = writeln!(out, "  envelope: {envelope}");
     let _ = writeln!(out, "  snapshot: {:?}", p.snapshot);
     let ts = &p.topic_settings;
     let _ = writeln!(
@@ -96,7 +111,7 @@ pub fn explain(p: &PipelinePlan) -> String {
                 let _ = writeln!(out, "    plan:    every row and column, unchanged");
             }
         }
-        let env = DebeziumTable::new(t, opts, &p.database);
+        let env = TableEnvelope::new(p, t);
         let s = env.schemas();
         let _ = writeln!(
             out,
@@ -106,14 +121,19 @@ pub fn explain(p: &PipelinePlan) -> String {
                 .map(|k| k.to_connect_json())
                 .unwrap_or_else(|| "null".into())
         );
-        // The row schema is the interesting part of the envelope; the rest is fixed.
-        if let Some(after) = s.value.fields().iter().find(|f| f.name == "after") {
-            let _ = writeln!(
-                out,
-                "    value schema: {}.Envelope with before/after = {}",
-                t.topic,
-                after.schema.to_connect_json()
-            );
+        // The row schema is the interesting part of the Debezium envelope; the rest is fixed.
+        match s.value.fields().iter().find(|f| f.name == "after") {
+            Some(after) => {
+                let _ = writeln!(
+                    out,
+                    "    value schema: {}.Envelope with before/after = {}",
+                    t.topic,
+                    after.schema.to_connect_json()
+                );
+            }
+            None => {
+                let _ = writeln!(out, "    value schema: {}", s.value.to_connect_json());
+            }
         }
     }
     out

@@ -12,6 +12,8 @@ use crate::plan::Encoding;
 pub enum EncodeError {
     #[error("cannot encode Arrow type {arrow} as Connect {connect}: this is a bug in cdcql, please report it")]
     TypeMismatch { arrow: String, connect: String },
+    #[error("{0} is not available in this build yet")]
+    NotAvailable(&'static str),
 }
 
 /// Encoded messages of one batch, in one buffer. A row without bytes is `None` (a null key,
@@ -74,9 +76,12 @@ pub enum Encoder {
 }
 
 impl Encoder {
-    pub fn new(encoding: Encoding, schema: &Schema) -> Self {
+    pub fn new(encoding: &Encoding, schema: &Schema) -> Result<Self, EncodeError> {
         match encoding {
-            Encoding::Json { schemas } => Encoder::Json(json::JsonEncoder::new(schema, schemas)),
+            Encoding::Json { schemas } => {
+                Ok(Encoder::Json(json::JsonEncoder::new(schema, *schemas)))
+            }
+            Encoding::Avro(_) => Err(EncodeError::NotAvailable("FORMAT AVRO")),
         }
     }
 

@@ -2,11 +2,15 @@
 //! columns in the Kafka Connect model (`crate::connect`). A null value row is a tombstone.
 //! Envelopes never produce bytes; encoders never know which envelope they serve.
 
+pub mod columns;
 pub mod debezium;
+pub mod native;
 
 use datafusion::arrow::array::{RecordBatch, StructArray};
+use datafusion::arrow::error::ArrowError;
 
 use crate::connect::Schema;
+use crate::plan::{Envelope, PipelinePlan, TablePlan};
 
 /// What happened to a row, as Debezium's `op` letters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +92,8 @@ pub struct ChangeBatch {
     pub position: SourcePosition,
     /// Per row, for snapshot batches.
     pub snapshot_marks: Option<Vec<SnapshotMark>>,
+    /// Per row, the WAL position of the change (streamed batches); `None` for snapshot rows.
+    pub lsns: Option<Vec<u64>>,
 }
 
 impl ChangeBatch {
@@ -113,4 +119,47 @@ pub struct Records {
 pub struct RecordSchemas {
     pub key: Option<Schema>,
     pub value: Schema,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("arrow: {0}")]
+    Arrow(#[from] ArrowError),
+    #[error("column `{column}`: {message}")]
+    Value { column: String, message: String },
+}
+
+/// One table's envelope, as the pipeline chose it.
+#[derive(Debug, Clone)]
+pub enum TableEnvelope {
+    Debezium(debezium::DebeziumTable),
+    Native(native::NativeTable),
+}
+
+impl TableEnvelope {
+    pub fn new(pipeline: &PipelinePlan, table: &TablePlan) -> Self {
+        match &pipeline.envelope {
+            Envelope::Debezium(opts) => TableEnvelope::Debezium(debezium::DebeziumTable::new(
+                table,
+                opts,
+                &pipeline.database,
+            )),
+            Envelope::Native(opts) => TableEnvelope::Native(native::NativeTable::new(table, opts)),
+        }
+    }
+
+    pub fn schemas(&self) -> &RecordSchemas {
+        match self {
+            TableEnvelope::Debezium(e) => e.schemas(),
+            TableEnvelope::Native(e) => e.schemas(),
+        }
+    }
+
+    /// `now_ns` is the processing time, which only the Debezium envelope records.
+    pub fn records(&self, batch: &ChangeBatch, now_ns: i64) -> Result<Records, EnvelopeError> {
+        match self {
+            TableEnvelope::Debezium(e) => e.records(batch, now_ns),
+            TableEnvelope::Native(e) => e.records(batch),
+        }
+    }
 }

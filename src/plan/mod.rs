@@ -25,7 +25,10 @@ use crate::parse::{
     Script, SourceFile, Span, Statement,
 };
 use crate::report::SourceDiagnostic;
-use crate::types::PgType;
+use crate::types::{
+    BinaryHandling, DecimalHandling, HstoreHandling, IntervalHandling, PgType, TimePrecision,
+    TypeOptions, UnknownTypes,
+};
 use options::OptionReader;
 pub use topic::{sanitize_topic, TopicTemplate};
 
@@ -134,15 +137,31 @@ pub struct PostgresConnection {
 pub struct KafkaConnection {
     pub name: String,
     pub brokers: String,
-    pub schema_registry: Option<String>,
+    pub schema_registry: Option<RegistryConnection>,
     /// Quoted option keys, passed to librdkafka as they are.
     pub client_options: Vec<(String, String)>,
+}
+
+/// A Confluent-API schema registry. The URL may carry `user:password@`; credentials given as
+/// options are kept apart so that the URL can be shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryConnection {
+    pub url: Secret,
+    pub basic_auth: Option<(String, Secret)>,
 }
 
 /// How change events are shaped into key and value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Envelope {
     Debezium(DebeziumOptions),
+    Native(NativeOptions),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeOptions {
+    /// Before each delete's tombstone, also emit the deleted row with `deleted = true` in its
+    /// metadata block (for consumers that cannot see tombstones, e.g. some sinks).
+    pub deleted_marker: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,11 +173,45 @@ pub struct DebeziumOptions {
 }
 
 /// How key and value are written as bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Encoding {
     /// `schemas`: Kafka Connect's `{"schema":..,"payload":..}` wrapper (`schemas.enable`).
     Json { schemas: bool },
+    /// Avro binary with Confluent framing; schemas live in the connection's registry.
+    Avro(AvroOptions),
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvroOptions {
+    pub subject_strategy: SubjectStrategy,
+    /// Register schemas that the registry does not have yet (`auto.register.schemas`).
+    pub auto_register: bool,
+    /// Write with the subject's latest registered schema instead of our own (`use.latest.version`).
+    pub use_latest: bool,
+    /// Compatibility level to set on each subject before registering (e.g. `BACKWARD`).
+    pub compatibility: Option<String>,
+}
+
+/// How registry subjects are named (Confluent's `*.subject.name.strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectStrategy {
+    /// `<topic>-key` / `<topic>-value`
+    Topic,
+    /// `<record full name>`
+    Record,
+    /// `<topic>-<record full name>`
+    TopicRecord,
+}
+
+pub const COMPATIBILITY_LEVELS: &[&str] = &[
+    "NONE",
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotMode {
@@ -229,6 +282,8 @@ pub struct PipelinePlan {
     pub encoding: Encoding,
     pub snapshot: SnapshotMode,
     pub topic_settings: TopicSettings,
+    /// How column values map to Connect types (Debezium's `*.handling.mode` options).
+    pub types: TypeOptions,
     pub tables: Vec<TablePlan>,
     /// Things the user should know that are not errors (e.g. a table without a key).
     pub warnings: Vec<String>,
@@ -237,10 +292,27 @@ pub struct PipelinePlan {
 }
 
 const POSTGRES_OPTIONS: &[&str] = &["url"];
-const KAFKA_OPTIONS: &[&str] = &["brokers", "schema_registry"];
+const KAFKA_OPTIONS: &[&str] = &[
+    "brokers",
+    "schema_registry",
+    "schema_registry_user",
+    "schema_registry_password",
+];
 const PIPELINE_OPTIONS: &[&str] = &[
     "json_schemas",
     "tombstones",
+    "deleted_marker",
+    "subject_strategy",
+    "auto_register",
+    "use_latest",
+    "compatibility",
+    "decimal_handling",
+    "time_precision",
+    "binary_handling",
+    "interval_handling",
+    "hstore_handling",
+    "money_fraction_digits",
+    "unknown_types",
     "partitions",
     "replication_factor",
     "cleanup_policy",
@@ -428,24 +500,45 @@ fn plan_pipeline(
     )?;
     let opts = OptionReader::new(file, &p.options, "a pipeline", PIPELINE_OPTIONS, false)?;
 
-    if p.format == Format::Avro {
-        return Err(PlanError::new(
-            file,
-            "FORMAT AVRO is not supported yet",
-            p.format_span,
-            "not supported yet",
-        )
-        .with_help("use FORMAT JSON for now; Avro with the schema registry is being built"));
+    let schema_registry = match kafka_opts.string("schema_registry")? {
+        None => None,
+        Some((url, _)) => Some(RegistryConnection {
+            url: Secret(url),
+            basic_auth: match kafka_opts.string("schema_registry_user")? {
+                Some((user, _)) => Some((
+                    user,
+                    Secret(
+                        kafka_opts
+                            .string("schema_registry_password")?
+                            .map(|(v, _)| v)
+                            .unwrap_or_default(),
+                    ),
+                )),
+                None => None,
+            },
+        }),
+    };
+    let encoding = plan_encoding(file, p, &opts, kafka, schema_registry.is_some())?;
+    let envelope_is_native = p.envelope == EnvelopeKind::Native;
+    for (key, applies) in [
+        ("tombstones", !envelope_is_native),
+        ("deleted_marker", envelope_is_native),
+    ] {
+        if let (false, Some(item)) = (applies, opts.item(key)) {
+            return Err(PlanError::new(
+                file,
+                format!("option `{key}` does not apply to this envelope"),
+                item.key_span,
+                "not used by this pipeline",
+            )
+            .with_help(if envelope_is_native {
+                "ENVELOPE NATIVE always writes a tombstone for a delete; `deleted_marker = true` adds a marked value before it"
+            } else {
+                "`deleted_marker` is an ENVELOPE NATIVE option; ENVELOPE DEBEZIUM uses `tombstones`"
+            }));
+        }
     }
-    if p.envelope == EnvelopeKind::Native {
-        return Err(PlanError::new(
-            file,
-            "ENVELOPE NATIVE is not supported yet",
-            p.envelope_span,
-            "not supported yet",
-        )
-        .with_help("use ENVELOPE DEBEZIUM for now"));
-    }
+    let types = plan_type_options(&opts)?;
 
     let snapshot = match opts
         .choice(
@@ -535,21 +628,154 @@ fn plan_pipeline(
                 .string("brokers")?
                 .map(|(v, _)| v)
                 .unwrap_or_default(),
-            schema_registry: kafka_opts.string("schema_registry")?.map(|(v, _)| v),
+            schema_registry,
             client_options: kafka_opts.pass_through(),
         },
-        envelope: Envelope::Debezium(DebeziumOptions {
-            server_name,
-            tombstones: opts.bool("tombstones")?.unwrap_or(true),
-        }),
-        encoding: Encoding::Json {
-            schemas: opts.bool("json_schemas")?.unwrap_or(false),
+        envelope: match p.envelope {
+            EnvelopeKind::Debezium => Envelope::Debezium(DebeziumOptions {
+                server_name,
+                tombstones: opts.bool("tombstones")?.unwrap_or(true),
+            }),
+            EnvelopeKind::Native => Envelope::Native(NativeOptions {
+                deleted_marker: opts.bool("deleted_marker")?.unwrap_or(false),
+            }),
         },
+        encoding,
         snapshot,
         topic_settings,
+        types,
         tables,
         warnings,
         database: catalog.database.clone(),
+    })
+}
+
+fn plan_encoding(
+    file: &SourceFile,
+    p: &CreatePipeline,
+    opts: &OptionReader<'_>,
+    kafka: &CreateConnection,
+    has_registry: bool,
+) -> Result<Encoding, PlanError> {
+    const AVRO_ONLY: &[&str] = &[
+        "subject_strategy",
+        "auto_register",
+        "use_latest",
+        "compatibility",
+    ];
+    let only_for = |keys: &[&str], format: &str| -> Result<(), PlanError> {
+        for key in keys {
+            if let Some(item) = opts.item(key) {
+                return Err(PlanError::new(
+                    file,
+                    format!("option `{key}` applies to FORMAT {format} only"),
+                    item.key_span,
+                    "not used by this pipeline's format",
+                ));
+            }
+        }
+        Ok(())
+    };
+    match p.format {
+        Format::Json => {
+            only_for(AVRO_ONLY, "AVRO")?;
+            Ok(Encoding::Json {
+                schemas: opts.bool("json_schemas")?.unwrap_or(false),
+            })
+        }
+        Format::Avro => {
+            only_for(&["json_schemas"], "JSON")?;
+            if !has_registry {
+                return Err(PlanError::new(
+                    file,
+                    format!(
+                        "FORMAT AVRO needs a schema registry, and connection `{}` has none",
+                        kafka.name.value
+                    ),
+                    p.format_span,
+                    "Avro schemas are stored in a schema registry",
+                )
+                .with_help(format!(
+                    "add `schema_registry = 'http://host:8081'` to CREATE CONNECTION {}",
+                    kafka.name.value
+                )));
+            }
+            let subject_strategy = match opts
+                .choice("subject_strategy", &["topic", "record", "topic_record"])?
+                .as_deref()
+            {
+                None | Some("topic") => SubjectStrategy::Topic,
+                Some("record") => SubjectStrategy::Record,
+                _ => SubjectStrategy::TopicRecord,
+            };
+            Ok(Encoding::Avro(AvroOptions {
+                subject_strategy,
+                auto_register: opts.bool("auto_register")?.unwrap_or(true),
+                use_latest: opts.bool("use_latest")?.unwrap_or(false),
+                compatibility: opts.choice_upper("compatibility", COMPATIBILITY_LEVELS)?,
+            }))
+        }
+    }
+}
+
+fn plan_type_options(opts: &OptionReader<'_>) -> Result<TypeOptions, PlanError> {
+    let d = TypeOptions::default();
+    Ok(TypeOptions {
+        decimal_handling: match opts
+            .choice("decimal_handling", &["precise", "string", "double"])?
+            .as_deref()
+        {
+            None => d.decimal_handling,
+            Some("precise") => DecimalHandling::Precise,
+            Some("string") => DecimalHandling::String,
+            _ => DecimalHandling::Double,
+        },
+        time_precision: match opts
+            .choice(
+                "time_precision",
+                &["adaptive", "adaptive_time_microseconds", "connect"],
+            )?
+            .as_deref()
+        {
+            None => d.time_precision,
+            Some("adaptive") => TimePrecision::Adaptive,
+            Some("adaptive_time_microseconds") => TimePrecision::AdaptiveTimeMicroseconds,
+            _ => TimePrecision::Connect,
+        },
+        binary_handling: match opts
+            .choice(
+                "binary_handling",
+                &["bytes", "base64", "base64-url-safe", "hex"],
+            )?
+            .as_deref()
+        {
+            None => d.binary_handling,
+            Some("bytes") => BinaryHandling::Bytes,
+            Some("base64") => BinaryHandling::Base64,
+            Some("base64-url-safe") => BinaryHandling::Base64UrlSafe,
+            _ => BinaryHandling::Hex,
+        },
+        interval_handling: match opts
+            .choice("interval_handling", &["numeric", "string"])?
+            .as_deref()
+        {
+            None => d.interval_handling,
+            Some("numeric") => IntervalHandling::Numeric,
+            _ => IntervalHandling::String,
+        },
+        hstore_handling: match opts.choice("hstore_handling", &["json", "map"])?.as_deref() {
+            None => d.hstore_handling,
+            Some("json") => HstoreHandling::Json,
+            _ => HstoreHandling::Map,
+        },
+        money_fraction_digits: opts
+            .int("money_fraction_digits", 0, 10)?
+            .map_or(d.money_fraction_digits, |v| v as u8),
+        unknown_types: match opts.choice("unknown_types", &["fail", "skip"])?.as_deref() {
+            None => d.unknown_types,
+            Some("fail") => UnknownTypes::Fail,
+            _ => UnknownTypes::Skip,
+        },
     })
 }
 

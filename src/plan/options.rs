@@ -49,6 +49,30 @@ impl<'a> OptionReader<'a> {
         Ok(OptionReader { file, items, what })
     }
 
+    /// The item for an unquoted key, if given (for errors about options that do not apply).
+    pub fn item(&self, key: &str) -> Option<&'a OptionItem> {
+        self.find(key)
+    }
+
+    /// Like [`Self::choice`], case-insensitive, returning the upper-case spelling.
+    pub fn choice_upper(&self, key: &str, choices: &[&str]) -> Result<Option<String>, PlanError> {
+        match self.string(key)? {
+            None => Ok(None),
+            Some((v, item)) => {
+                let upper = v.to_ascii_uppercase();
+                if choices.contains(&upper.as_str()) {
+                    Ok(Some(upper))
+                } else {
+                    let mut err = self.type_error(item, &format!("one of {}", choices.join(", ")));
+                    if let Some(s) = super::closest(&upper, choices.iter().copied()) {
+                        err = err.with_help(format!("did you mean '{s}'?"));
+                    }
+                    Err(err)
+                }
+            }
+        }
+    }
+
     fn find(&self, key: &str) -> Option<&'a OptionItem> {
         self.items.iter().find(|i| !i.key_quoted && i.key == key)
     }

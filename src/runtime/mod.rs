@@ -9,9 +9,9 @@ use datafusion::arrow::array::{Array, RecordBatch};
 use tokio::sync::mpsc;
 
 use crate::encode::{EncodeError, EncodedColumn, Encoder};
-use crate::envelope::debezium::{DebeziumTable, EnvelopeError};
 use crate::envelope::{ChangeBatch, Op, SnapshotMark, SourcePosition};
-use crate::plan::{Envelope, PipelinePlan};
+use crate::envelope::{EnvelopeError, TableEnvelope};
+use crate::plan::PipelinePlan;
 use crate::sink::kafka::{KafkaSink, SinkError};
 use crate::source::postgres::snapshot::{self, SnapshotPoint};
 use crate::source::postgres::{self, SourceError};
@@ -115,7 +115,7 @@ pub async fn run_snapshot(plan: &PipelinePlan) -> Result<SnapshotReport, Runtime
 /// Per-table state of the worker.
 struct TableWork {
     transform: Transform,
-    envelope: DebeziumTable,
+    envelope: TableEnvelope,
     key_encoder: Option<Encoder>,
     value_encoder: Encoder,
     /// Held back one batch so that the table's last row can be marked.
@@ -129,17 +129,20 @@ fn produce_worker(
     mut rx: mpsc::Receiver<Item>,
     mut sink: KafkaSink,
 ) -> Result<(Vec<TableReport>, u64, u64), RuntimeError> {
-    let Envelope::Debezium(opts) = &plan.envelope;
     let mut work = plan
         .tables
         .iter()
         .map(|t| {
-            let envelope = DebeziumTable::new(t, opts, &plan.database);
+            let envelope = TableEnvelope::new(plan, t);
             let schemas = envelope.schemas().clone();
             Ok(TableWork {
                 transform: Transform::new(t)?,
-                key_encoder: schemas.key.as_ref().map(|k| Encoder::new(plan.encoding, k)),
-                value_encoder: Encoder::new(plan.encoding, &schemas.value),
+                key_encoder: schemas
+                    .key
+                    .as_ref()
+                    .map(|k| Encoder::new(&plan.encoding, k))
+                    .transpose()?,
+                value_encoder: Encoder::new(&plan.encoding, &schemas.value)?,
                 envelope,
                 pending: None,
                 emitted_rows: 0,
@@ -200,6 +203,7 @@ fn produce_worker(
             after: Some(batch),
             position: position.clone(),
             snapshot_marks: Some(marks),
+            lsns: None,
         };
         let records = w.envelope.records(&change, now_ns())?;
         keys.clear();
