@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::kernels::filter::prep_null_mask_filter;
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -18,6 +18,9 @@ pub struct Transform {
     filter: Option<Arc<dyn PhysicalExpr>>,
     projection: Option<Vec<Arc<dyn PhysicalExpr>>>,
     output_schema: SchemaRef,
+    /// The same columns, all nullable: a change batch's images have empty rows (no old row
+    /// for an insert, no new row for a delete).
+    image_schema: SchemaRef,
 }
 
 impl Transform {
@@ -39,10 +42,19 @@ impl Transform {
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;
+        let output_schema = plan.output_schema();
+        let image_schema = Arc::new(datafusion::arrow::datatypes::Schema::new(
+            output_schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ));
         Ok(Transform {
             filter,
             projection,
-            output_schema: plan.output_schema(),
+            output_schema,
+            image_schema,
         })
     }
 
@@ -67,7 +79,12 @@ impl Transform {
             .ok_or_else(|| {
                 DataFusionError::Plan("the WHERE clause is not a boolean expression".into())
             })?;
-        Ok(Some(prep_null_mask_filter(mask)))
+        // NULL means "does not match"; the kernel below requires a null buffer to exist.
+        Ok(Some(if mask.null_count() > 0 {
+            prep_null_mask_filter(mask)
+        } else {
+            mask.clone()
+        }))
     }
 
     /// Apply the query to a batch of changes. With a WHERE clause, a change is judged on both
@@ -119,11 +136,19 @@ impl Transform {
         let all = keep.iter().all(|k| *k);
         let mask = BooleanArray::from(keep.clone());
         let select = |rb: RecordBatch| -> Result<RecordBatch, DataFusionError> {
-            let rb = if all { rb } else { filter_record_batch(&rb, &mask)? };
-            self.project(rb)
+            let rb = if all {
+                rb
+            } else {
+                filter_record_batch(&rb, &mask)?
+            };
+            self.project_as(rb, &self.image_schema)
         };
         let pick = |v: Vec<bool>| -> Vec<bool> {
-            v.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect()
+            v.into_iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| x)
+                .collect()
         };
         let before_valid = batch.before_valid.clone().map(pick);
         // An update turned into a create has no old image downstream; one turned into a
@@ -158,12 +183,20 @@ impl Transform {
 
     /// The output columns of (already filtered) rows.
     pub fn project(&self, batch: RecordBatch) -> Result<RecordBatch, DataFusionError> {
+        self.project_as(batch, &self.output_schema)
+    }
+
+    fn project_as(
+        &self,
+        batch: RecordBatch,
+        schema: &SchemaRef,
+    ) -> Result<RecordBatch, DataFusionError> {
         let Some(projection) = &self.projection else {
             return Ok(batch);
         };
         let arrays = projection
             .iter()
-            .zip(self.output_schema.fields())
+            .zip(schema.fields())
             .map(|(e, field)| {
                 let a = e.evaluate(&batch)?.into_array(batch.num_rows())?;
                 Ok(if a.data_type() != field.data_type() {
@@ -174,7 +207,7 @@ impl Transform {
             })
             .collect::<Result<Vec<ArrayRef>, DataFusionError>>()?;
         Ok(RecordBatch::try_new_with_options(
-            self.output_schema.clone(),
+            schema.clone(),
             arrays,
             &datafusion::arrow::array::RecordBatchOptions::new()
                 .with_row_count(Some(batch.num_rows())),

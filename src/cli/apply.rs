@@ -1,62 +1,240 @@
-//! `cdcql apply`: run each pipeline's snapshot into Kafka.
+//! `cdcql apply`: run pipelines — snapshot, then stream changes until SIGINT/SIGTERM — and
+//! `cdcql status` / `cdcql drop` for what a running pipeline leaves in Postgres and Kafka.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::watch;
 
 use super::{load, select, CliError};
-use crate::runtime;
+use crate::plan::PipelinePlan;
+use crate::runtime::{self, offsets, Replanner};
+use crate::source::postgres::{self, replication};
 
 pub async fn run(
     files: &[PathBuf],
     snapshot_only: bool,
     pipeline: Option<&str>,
 ) -> Result<(), CliError> {
-    if !snapshot_only {
-        return Err(CliError::User {
-            rendered:
-                "streaming changes after the snapshot is not built yet: run with --snapshot-only"
-                    .to_string(),
-        });
-    }
-    let mut loaded = Vec::new();
+    let mut plans: Vec<(PathBuf, PipelinePlan)> = Vec::new();
     for f in files {
-        loaded.push(load(f).await?);
-    }
-    let mut ran = 0;
-    for l in &loaded {
-        let plans = match pipeline {
+        let l = load(f).await?;
+        let selected = match pipeline {
             Some(name) if !l.plans.iter().any(|p| p.name == name) => continue,
             _ => select(&l.plans, pipeline)?,
         };
-        for p in plans {
-            for w in &p.warnings {
-                eprintln!("warning: pipeline {}: {w}", p.name);
-            }
-            let report = runtime::run_snapshot(p)
-                .await
-                .map_err(|e| CliError::Runtime(format!("pipeline {}: {e}", p.name)))?;
-            let rows: u64 = report.tables.iter().map(|t| t.rows_read).sum();
-            let secs = report.elapsed.as_secs_f64().max(1e-9);
-            for t in &report.tables {
-                eprintln!(
-                    "pipeline {}: {} → {}: {} rows read, {} messages",
-                    p.name, t.table, t.topic, t.rows_read, t.messages
-                );
-            }
-            eprintln!(
-                "pipeline {}: snapshot done: {} messages acknowledged ({:.1} MB) in {:.2} s, {:.0} rows/s",
-                p.name,
-                report.delivered,
-                report.bytes as f64 / 1e6,
-                secs,
-                rows as f64 / secs
-            );
-            ran += 1;
-        }
+        plans.extend(selected.into_iter().map(|p| (f.clone(), p.clone())));
     }
-    if let (Some(name), 0) = (pipeline, ran) {
+    if let (Some(name), true) = (pipeline, plans.is_empty()) {
         return Err(CliError::User {
             rendered: format!("no pipeline named `{name}` in the given files"),
         });
     }
+    for (_, p) in &plans {
+        for w in &p.warnings {
+            eprintln!("warning: pipeline {}: {w}", p.name);
+        }
+    }
+    if snapshot_only {
+        for (_, p) in &plans {
+            snapshot_only_run(p).await?;
+        }
+        return Ok(());
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("cdcql: stopping (draining, flushing, acknowledging)...");
+        let _ = stop_tx.send(true);
+    });
+    let runs = plans.iter().map(|(file, p)| {
+        let stop = stop_rx.clone();
+        let replan = replanner(file.clone(), p.name.clone());
+        async move {
+            eprintln!(
+                "pipeline {}: starting (slot {}, publication {})",
+                p.name, p.replication.slot, p.replication.publication
+            );
+            let r = runtime::run(p, stop, Some(replan)).await;
+            (p, r)
+        }
+    });
+    let mut failed = Vec::new();
+    for (p, r) in futures::future::join_all(runs).await {
+        match r {
+            Ok(report) => {
+                for t in &report.tables {
+                    eprintln!(
+                        "pipeline {}: {} → {}: {} messages",
+                        p.name, t.table, t.topic, t.messages
+                    );
+                }
+                eprintln!(
+                    "pipeline {}: stopped cleanly: {} snapshot rows, {} transactions, {} messages \
+                     acknowledged by Kafka, source position {} acknowledged",
+                    p.name,
+                    report.snapshot_rows,
+                    report.transactions,
+                    report.delivered,
+                    report
+                        .acked_lsn
+                        .map(format_lsn)
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+            Err(e) => failed.push(format!("pipeline {}: {e}", p.name)),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Runtime(failed.join("\n")))
+    }
+}
+
+async fn snapshot_only_run(p: &PipelinePlan) -> Result<(), CliError> {
+    let report = runtime::run_snapshot(p)
+        .await
+        .map_err(|e| CliError::Runtime(format!("pipeline {}: {e}", p.name)))?;
+    let rows: u64 = report.tables.iter().map(|t| t.rows_read).sum();
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    for t in &report.tables {
+        eprintln!(
+            "pipeline {}: {} → {}: {} rows read, {} messages",
+            p.name, t.table, t.topic, t.rows_read, t.messages
+        );
+    }
+    eprintln!(
+        "pipeline {}: snapshot done: {} messages acknowledged ({:.1} MB) in {:.2} s, {:.0} rows/s",
+        p.name,
+        report.delivered,
+        report.bytes as f64 / 1e6,
+        secs,
+        rows as f64 / secs
+    );
+    Ok(())
+}
+
+/// Plans the pipeline again from its file and the current catalog (after a schema change).
+fn replanner(file: PathBuf, name: String) -> Replanner {
+    Box::new(move || {
+        let (file, name) = (file.clone(), name.clone());
+        Box::pin(async move {
+            let l = load(&file).await.map_err(|e| e.to_string())?;
+            l.plans
+                .into_iter()
+                .find(|p| p.name == name)
+                .ok_or_else(|| format!("pipeline `{name}` is no longer in {}", file.display()))
+        })
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub fn format_lsn(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff)
+}
+
+/// `cdcql status FILE`: per pipeline, the slot and what has been produced.
+pub async fn status(file: &Path) -> Result<(), CliError> {
+    let l = load(&file.to_path_buf()).await?;
+    for p in &l.plans {
+        let client = postgres::connect(&p.postgres.url).await?;
+        let slot = replication::slot_info(&client, &p.replication.slot).await?;
+        println!("PIPELINE {}", p.name);
+        match slot {
+            None => println!("  slot:        {} (not created yet)", p.replication.slot),
+            Some(s) => {
+                println!(
+                    "  slot:        {} ({})",
+                    s.name,
+                    match s.active_pid {
+                        Some(pid) => format!("active, backend pid {pid}"),
+                        None => "inactive".into(),
+                    }
+                );
+                println!(
+                    "  confirmed:   {}",
+                    s.confirmed_flush_lsn
+                        .map(format_lsn)
+                        .unwrap_or_else(|| "-".into())
+                );
+                println!(
+                    "  retained WAL: {} bytes; not yet acknowledged: {} bytes",
+                    s.retained_wal_bytes.unwrap_or(0),
+                    s.lag_bytes.unwrap_or(0)
+                );
+            }
+        }
+        println!("  publication: {}", p.replication.publication);
+        let kafka = p.kafka.clone();
+        let (topic, slot) = (
+            p.replication.offsets_topic.clone(),
+            p.replication.slot.clone(),
+        );
+        let progress = tokio::task::spawn_blocking(move || offsets::load(&kafka, &topic, &slot))
+            .await
+            .map_err(|e| CliError::Runtime(e.to_string()))?
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
+        match progress {
+            None => println!("  produced:    nothing recorded yet"),
+            Some(pr) => {
+                println!(
+                "  produced:    snapshot {}, {} messages, position {} (recorded {} ms since epoch)",
+                if pr.snapshot_done { "done" } else { "not finished" },
+                pr.messages,
+                pr.lsn.map(format_lsn).unwrap_or_else(|| "-".into()),
+                pr.updated_ms
+            )
+            }
+        }
+        for t in &p.tables {
+            println!("  table:       {} → {}", t.table, t.topic);
+        }
+    }
+    Ok(())
+}
+
+/// `cdcql drop FILE PIPELINE`: remove the slot, the publication and the progress record.
+pub async fn drop_pipeline(file: &Path, pipeline: &str) -> Result<(), CliError> {
+    let l = load(&file.to_path_buf()).await?;
+    let p = select(&l.plans, Some(pipeline))?[0];
+    let client = postgres::connect(&p.postgres.url).await?;
+    let (slot, publication) = replication::drop_slot_and_publication(
+        &client,
+        &p.replication.slot,
+        &p.replication.publication,
+    )
+    .await?;
+    offsets::forget(&p.kafka, &p.replication.offsets_topic, &p.replication.slot)
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    println!(
+        "pipeline {}: slot {} {}, publication {} {}, progress record removed (topics and their data are kept)",
+        p.name,
+        p.replication.slot,
+        if slot { "dropped" } else { "did not exist" },
+        p.replication.publication,
+        if publication { "dropped" } else { "did not exist" },
+    );
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! Command line: `apply`, `validate`, `explain`. Each command loads its files the same way
+//! Command line: `apply`, `status`, `drop`, `validate`, `explain`. Each command loads its files the same way
 //! (read → parse → read the catalog through each Postgres connection → plan), then acts.
 
 mod apply;
@@ -27,12 +27,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Resolve, create missing topics, snapshot the pipelines' tables into Kafka.
+    /// Run pipelines: create what is missing (publication, slot, topics), snapshot the tables,
+    /// then stream changes until SIGINT/SIGTERM.
     Apply {
         /// Pipeline files (.sql).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Stop after the initial snapshot (streaming changes is not built yet).
+        /// Only take the initial snapshot (no replication slot, no streaming), then exit.
         #[arg(long)]
         snapshot_only: bool,
         /// Run only this pipeline.
@@ -44,6 +45,10 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Show each pipeline's replication slot, lag, retained WAL and recorded progress.
+    Status { file: PathBuf },
+    /// Remove a pipeline's replication slot, publication and progress record (not its topics).
+    Drop { file: PathBuf, pipeline: String },
     /// Show the plan of each pipeline: query plan, topics, keys and schemas. Creates nothing.
     Explain {
         file: PathBuf,
@@ -122,6 +127,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             snapshot_only,
             pipeline,
         } => apply::run(&files, snapshot_only, pipeline.as_deref()).await,
+        Command::Status { file } => apply::status(&file).await,
+        Command::Drop { file, pipeline } => apply::drop_pipeline(&file, &pipeline).await,
         Command::Validate { files } => {
             for f in &files {
                 let loaded = load(f).await?;

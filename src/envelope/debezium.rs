@@ -170,19 +170,20 @@ impl DebeziumTable {
             })
             .collect();
         let after_valid: Vec<bool> = batch.ops.iter().map(|op| *op != Op::Delete).collect();
-        let with_validity = |image: Option<StructArray>, valid: Vec<bool>| -> Result<StructArray, EnvelopeError> {
-            match image {
-                None => Ok(StructArray::new_null(row_fields.clone(), n)),
-                Some(s) => {
-                    let (fields, arrays, _) = s.into_parts();
-                    Ok(StructArray::try_new(
-                        fields,
-                        arrays,
-                        Some(datafusion::arrow::buffer::NullBuffer::from(valid)),
-                    )?)
+        let with_validity =
+            |image: Option<StructArray>, valid: Vec<bool>| -> Result<StructArray, EnvelopeError> {
+                match image {
+                    None => Ok(StructArray::new_null(row_fields.clone(), n)),
+                    Some(s) => {
+                        let (fields, arrays, _) = s.into_parts();
+                        Ok(StructArray::try_new(
+                            fields,
+                            arrays,
+                            Some(datafusion::arrow::buffer::NullBuffer::from(valid)),
+                        )?)
+                    }
                 }
-            }
-        };
+            };
         let before = with_validity(before, before_valid)?;
         let after = with_validity(after, after_valid)?;
 

@@ -774,15 +774,16 @@ fn plan_replication(
             Some((v, item)) => {
                 let ok = !v.is_empty()
                     && v.len() <= 63
-                    && v
-                        .chars()
+                    && v.chars()
                         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
                 if ok {
                     Ok(v)
                 } else {
                     Err(PlanError::new(
                         file,
-                        format!("`{key}` must be 1 to 63 lower-case letters, digits or underscores"),
+                        format!(
+                            "`{key}` must be 1 to 63 lower-case letters, digits or underscores"
+                        ),
                         item.value.span(),
                         "not a valid name",
                     ))

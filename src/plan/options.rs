@@ -147,9 +147,7 @@ impl<'a> OptionReader<'a> {
             _ => return Err(self.type_error(item, "a duration such as '10s' or 500 (ms)")),
         };
         let t = text.trim();
-        let split = t
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(t.len());
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         let factor = match unit.trim() {
             "" | "ms" => 1,

@@ -19,7 +19,7 @@ use crate::types::PgType;
 pub struct ColumnMap {
     /// For each read column, its position in the server's tuples.
     pub tuple_index: Vec<usize>,
-    /// Positions (in the server's tuples) of the replica identity columns.
+    /// Positions (in the server's tuples) of the columns whose change is a key change.
     pub identity: Vec<usize>,
 }
 
@@ -82,13 +82,26 @@ pub fn map_columns(
             return Err(ShapeChange::Added(added));
         }
     }
-    let identity = rel
-        .columns
+    // Under REPLICA IDENTITY FULL every column is flagged as identity; a "key change" then
+    // means the pipeline's key, found by name.
+    let plan_key: Vec<usize> = plan
+        .key
         .iter()
-        .enumerate()
-        .filter(|(_, c)| c.key)
-        .map(|(i, _)| i)
+        .filter_map(|&i| {
+            let name = &plan.output[i].name;
+            rel.columns.iter().position(|c| &c.name == name)
+        })
         .collect();
+    let identity = if rel.replica_identity == b'f' && plan_key.len() == plan.key.len() {
+        plan_key
+    } else {
+        rel.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.key)
+            .map(|(i, _)| i)
+            .collect()
+    };
     Ok(ColumnMap {
         tuple_index,
         identity,
@@ -115,7 +128,11 @@ pub struct TableChanges {
 
 impl TableChanges {
     pub fn new(plan: &TablePlan, map: ColumnMap, placeholder: &str, capacity: usize) -> Self {
-        let types: Vec<PgType> = plan.read_columns.iter().map(|c| c.pg_type.clone()).collect();
+        let types: Vec<PgType> = plan
+            .read_columns
+            .iter()
+            .map(|c| c.pg_type.clone())
+            .collect();
         let decoders = |types: &[PgType]| -> Vec<ColumnDecoder> {
             types
                 .iter()
@@ -173,13 +190,13 @@ impl TableChanges {
         // delete of the old key followed by a create of the new one.
         if let Some((OldImage::Key, old_key)) = old {
             if self.key_changed(old_key, new) {
-                self.push(Op::Delete, Some(old), None, lsn)?;
+                self.push(Op::Delete, old, None, lsn)?;
                 return self.push(Op::Create, None, Some(new), lsn);
             }
         }
         if let Some((OldImage::Full, old_row)) = old {
             if self.key_changed(old_row, new) {
-                self.push(Op::Delete, Some(old), None, lsn)?;
+                self.push(Op::Delete, old, None, lsn)?;
                 return self.push(Op::Create, None, Some(new), lsn);
             }
         }
@@ -191,12 +208,15 @@ impl TableChanges {
     }
 
     fn key_changed(&self, old: &Tuple, new: &Tuple) -> bool {
-        self.map.identity.iter().any(|&i| match (old.get(i), new.get(i)) {
-            (Some(Value::Binary(a)), Some(Value::Binary(b)))
-            | (Some(Value::Text(a)), Some(Value::Text(b))) => a != b,
-            (Some(Value::UnchangedToast), _) | (_, Some(Value::UnchangedToast)) => false,
-            (a, b) => a != b,
-        })
+        self.map
+            .identity
+            .iter()
+            .any(|&i| match (old.get(i), new.get(i)) {
+                (Some(Value::Binary(a)), Some(Value::Binary(b)))
+                | (Some(Value::Text(a)), Some(Value::Text(b))) => a != b,
+                (Some(Value::UnchangedToast), _) | (_, Some(Value::UnchangedToast)) => false,
+                (a, b) => a != b,
+            })
     }
 
     fn push(
@@ -268,7 +288,9 @@ impl TableChanges {
             } else {
                 self.schema.clone()
             };
-            Some(RecordBatch::try_new_with_options(schema, after_cols, &options)?)
+            Some(RecordBatch::try_new_with_options(
+                schema, after_cols, &options,
+            )?)
         } else {
             None
         };

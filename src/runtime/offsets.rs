@@ -1,5 +1,5 @@
 //! Each pipeline's progress, kept in a compacted Kafka topic (default `_cdcql_offsets`), keyed
-//! by pipeline name: whether the initial snapshot finished, and the last source position
+//! by the pipeline's replication slot (unique in its Postgres cluster, unlike pipeline names): whether the initial snapshot finished, and the last source position
 //! whose changes are all in Kafka. The replication slot holds the authoritative streaming
 //! position; this record is what the slot cannot tell: that the snapshot is complete.
 
@@ -34,12 +34,12 @@ impl Progress {
     }
 }
 
-/// The last progress record for `pipeline`, reading the topic from start to end (it is
+/// The last progress record for `slot`, reading the topic from start to end (it is
 /// compacted, so this is small). `None` when the topic or the record does not exist.
 pub fn load(
     kafka: &KafkaConnection,
     topic: &str,
-    pipeline: &str,
+    slot: &str,
 ) -> Result<Option<Progress>, SinkError> {
     let mut config = ClientConfig::new();
     config
@@ -95,12 +95,12 @@ pub fn load(
             continue;
         };
         let msg = msg.map_err(SinkError::Config)?;
-        if msg.key() == Some(pipeline.as_bytes()) {
+        if msg.key() == Some(slot.as_bytes()) {
             last = match msg.payload() {
                 None => None,
                 Some(p) => Some(serde_json::from_slice(p).map_err(|e| {
                     SinkError::Offsets(format!(
-                        "unreadable progress record for pipeline `{pipeline}` in {topic}: {e}"
+                        "unreadable progress record for slot `{slot}` in {topic}: {e}"
                     ))
                 })?),
             };
@@ -112,6 +112,14 @@ pub fn load(
         }
     }
     Ok(last)
+}
+
+/// Write a tombstone for the slot's record (after `cdcql drop`, a new run starts afresh).
+pub fn forget(kafka: &KafkaConnection, topic: &str, slot: &str) -> Result<(), SinkError> {
+    let mut sink = crate::sink::kafka::KafkaSink::new(kafka)?;
+    sink.send(topic, Some(slot.as_bytes()), None)?;
+    sink.flush(Duration::from_secs(30))?;
+    Ok(())
 }
 
 fn is_producer_only(key: &str) -> bool {

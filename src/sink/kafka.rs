@@ -211,7 +211,7 @@ impl KafkaSink {
                     return Err(SinkError::Produce {
                         topic: topic.to_string(),
                         source: e,
-                    })
+                    });
                 }
             }
         }

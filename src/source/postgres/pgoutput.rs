@@ -302,7 +302,10 @@ mod tests {
         let Message::Relation(r) = m else {
             panic!("not a relation: {m:?}")
         };
-        assert_eq!((r.id, r.namespace.as_str(), r.name.as_str()), (16384, "public", "orders"));
+        assert_eq!(
+            (r.id, r.namespace.as_str(), r.name.as_str()),
+            (16384, "public", "orders")
+        );
         assert_eq!(r.replica_identity, b'f');
         assert_eq!(r.columns.len(), 2);
         assert!(r.columns[0].key && !r.columns[1].key);
@@ -333,7 +336,10 @@ mod tests {
                 relation: 16384,
                 old: Some((
                     OldImage::Full,
-                    vec![Value::Binary(Bytes::from_static(&[0, 0, 0, 7])), Value::Null]
+                    vec![
+                        Value::Binary(Bytes::from_static(&[0, 0, 0, 7])),
+                        Value::Null
+                    ]
                 )),
                 new: vec![
                     Value::Binary(Bytes::from_static(&[0, 0, 0, 8])),
@@ -347,7 +353,10 @@ mod tests {
     fn truncated_messages_are_errors_not_panics() {
         let full = relation_bytes();
         for cut in 1..full.len() {
-            assert!(decode(Bytes::copy_from_slice(&full[..cut])).is_err(), "cut at {cut}");
+            assert!(
+                decode(Bytes::copy_from_slice(&full[..cut])).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut insert = vec![b'I'];
         insert.extend(1u32.to_be_bytes());

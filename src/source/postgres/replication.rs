@@ -177,24 +177,29 @@ pub async fn set_replica_identity_full(
     })
 }
 
+/// Drop the slot if present and not in use; `true` if it was dropped.
+pub async fn drop_slot(client: &Client, slot: &str) -> Result<bool, SourceError> {
+    let Some(info) = slot_info(client, slot).await? else {
+        return Ok(false);
+    };
+    if let Some(pid) = info.active_pid {
+        return Err(SourceError::Setup(format!(
+            "slot `{slot}` is in use by a running pipeline (backend pid {pid}); stop it first"
+        )));
+    }
+    client
+        .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+        .await?;
+    Ok(true)
+}
+
 /// Drop the slot (if present and not in use) and the publication (if present).
 pub async fn drop_slot_and_publication(
     client: &Client,
     slot: &str,
     publication: &str,
 ) -> Result<(bool, bool), SourceError> {
-    let mut dropped_slot = false;
-    if let Some(info) = slot_info(client, slot).await? {
-        if let Some(pid) = info.active_pid {
-            return Err(SourceError::Setup(format!(
-                "slot `{slot}` is in use by a running pipeline (backend pid {pid}); stop it first"
-            )));
-        }
-        client
-            .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
-            .await?;
-        dropped_slot = true;
-    }
+    let dropped_slot = drop_slot(client, slot).await?;
     let dropped_pub = client
         .query_opt(
             "SELECT 1 FROM pg_publication WHERE pubname = $1",
@@ -258,10 +263,9 @@ pub async fn open(req: SessionRequest<'_>) -> Result<ReplicationSession, SourceE
             };
             SourceError::Replication(format!("creating slot `{}`: {text}{hint}", req.slot))
         })?;
-        let row = rows
-            .into_iter()
-            .next()
-            .ok_or_else(|| SourceError::Protocol("CREATE_REPLICATION_SLOT returned no row".into()))?;
+        let row = rows.into_iter().next().ok_or_else(|| {
+            SourceError::Protocol("CREATE_REPLICATION_SLOT returned no row".into())
+        })?;
         let text = |i: usize| -> Option<String> {
             row.get(i)
                 .and_then(|v| v.as_ref())

@@ -1,0 +1,714 @@
+//! A pipeline's life: publication and slot, the initial snapshot through the slot's exported
+//! snapshot, then the change stream until shutdown. At-least-once: the slot is acknowledged
+//! only up to positions whose messages are all in Kafka, so a crash replays at most the
+//! unacknowledged tail.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pgwire_replication::{Lsn, ReplicationEvent};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::Client;
+
+use super::changes::{map_columns, ShapeChange, TableChanges};
+use super::offsets::{self, Progress};
+use super::produce::{self, Shared, TableWork, Work};
+use super::{copy_tables, registry_client, run_snapshot, RuntimeError, TableReport, BATCH_ROWS};
+use crate::catalog::TableName;
+use crate::envelope::SourcePosition;
+use crate::plan::{Envelope, PipelinePlan, SnapshotMode, TablePlan, TopicSettings};
+use crate::registry::RegistryClient;
+use crate::sink::kafka::KafkaSink;
+use crate::source::postgres::pgoutput::{self, Message};
+use crate::source::postgres::replication::{self, SessionRequest};
+use crate::source::postgres::{self, snapshot};
+use crate::types::PgType;
+
+/// Re-plans a pipeline after the server announced a changed table (reads the catalog again).
+pub type Replanner = Box<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<PipelinePlan, String>> + Send>> + Send + Sync,
+>;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub tables: Vec<TableReport>,
+    pub snapshot_rows: u64,
+    pub delivered: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    /// Position acknowledged to Postgres when the run ended.
+    pub acked_lsn: Option<u64>,
+    pub transactions: u64,
+}
+
+/// Run a pipeline until `shutdown` turns true (or, for `snapshot = 'initial_only'`, until the
+/// snapshot is in Kafka).
+pub async fn run(
+    plan: &PipelinePlan,
+    mut shutdown: watch::Receiver<bool>,
+    replan: Option<Replanner>,
+) -> Result<RunReport, RuntimeError> {
+    if plan.snapshot == SnapshotMode::InitialOnly {
+        let r = run_snapshot(plan).await?;
+        return Ok(RunReport {
+            snapshot_rows: r.tables.iter().map(|t| t.rows_read).sum(),
+            tables: r.tables,
+            delivered: r.delivered,
+            bytes: r.bytes,
+            elapsed: r.elapsed,
+            ..Default::default()
+        });
+    }
+    let started = Instant::now();
+    let rs = &plan.replication;
+    let client = postgres::connect(&plan.postgres.url).await?;
+    replication::preflight(&client).await?;
+    for t in &plan.tables {
+        check_replica_identity(&client, plan, t).await?;
+    }
+    let names: Vec<TableName> = plan.tables.iter().map(|t| t.table.clone()).collect();
+    replication::ensure_publication(&client, &rs.publication, &names).await?;
+
+    let registry = registry_client(plan)?;
+    let sink = KafkaSink::new(&plan.kafka)?;
+    let topics: Vec<String> = plan.tables.iter().map(|t| t.topic.clone()).collect();
+    sink.ensure_topics(&topics, &plan.topic_settings).await?;
+    let mut internal = vec![rs.offsets_topic.clone()];
+    internal.extend(rs.heartbeat_topic.clone());
+    sink.ensure_topics(
+        &internal,
+        &TopicSettings {
+            partitions: 1,
+            replication_factor: plan.topic_settings.replication_factor,
+            cleanup_policy: Some("compact".into()),
+        },
+    )
+    .await?;
+    let kafka = plan.kafka.clone();
+    let (offsets_topic, slot_name) = (rs.offsets_topic.clone(), rs.slot.clone());
+    let progress =
+        tokio::task::spawn_blocking(move || offsets::load(&kafka, &offsets_topic, &slot_name))
+            .await
+            .map_err(|e| RuntimeError::Internal(format!("reading progress: {e}")))??
+            .unwrap_or_default();
+
+    let mut slot = replication::slot_info(&client, &rs.slot).await?;
+    if let Some(pid) = slot.as_ref().and_then(|s| s.active_pid) {
+        return Err(RuntimeError::Setup(format!(
+            "replication slot `{}` is in use by another process (backend pid {pid}): is this \
+             pipeline already running?",
+            rs.slot
+        )));
+    }
+    let mut snapshot_wanted = plan.snapshot != SnapshotMode::Never && !progress.snapshot_done;
+    if slot.is_none() && progress.snapshot_done && plan.snapshot != SnapshotMode::Never {
+        if plan.snapshot == SnapshotMode::WhenNeeded {
+            tracing::warn!(slot = %rs.slot, "the replication slot is gone: taking a new snapshot");
+            snapshot_wanted = true;
+        } else {
+            return Err(RuntimeError::Setup(format!(
+                "replication slot `{}` no longer exists, but pipeline `{}` already streamed from \
+                 it: changes since then may be missing. Set snapshot = 'when_needed' to take a new \
+                 snapshot, or run `cdcql drop` and start again",
+                rs.slot, plan.name
+            )));
+        }
+    }
+    if slot.is_some() && snapshot_wanted {
+        // A snapshot that did not finish cannot be resumed through a slot's exported
+        // snapshot (it died with its session): start it again from a new slot.
+        tracing::warn!(slot = %rs.slot, "the previous snapshot did not finish: starting it again (rows already sent will appear twice)");
+        replication::drop_slot(&client, &rs.slot).await?;
+        slot = None;
+    }
+    let create = slot.is_none();
+    let mut session = replication::open(SessionRequest {
+        url: &plan.postgres.url,
+        slot: &rs.slot,
+        publication: &rs.publication,
+        create,
+        export_snapshot: create && snapshot_wanted,
+    })
+    .await?;
+
+    let mut work = Vec::with_capacity(plan.tables.len());
+    for t in &plan.tables {
+        work.push(TableWork::build(plan, t, registry.as_ref()).await?);
+    }
+    let shared = Arc::new(Shared::default());
+    let (tx, rx) = mpsc::channel::<Work>(8);
+
+    // The snapshot transaction starts before the worker so that its position is known.
+    let snap = if snapshot_wanted {
+        let snap_client = postgres::connect(&plan.postgres.url).await?;
+        let exported = session
+            .created
+            .as_ref()
+            .and_then(|c| c.snapshot_name.clone());
+        let point = snapshot::begin(&snap_client, exported.as_deref()).await?;
+        let lsn = session
+            .created
+            .as_ref()
+            .map(|c| c.consistent_point)
+            .unwrap_or(point.lsn);
+        Some((snap_client, point, lsn))
+    } else {
+        None
+    };
+    let position = snap.as_ref().map(|(_, point, lsn)| SourcePosition {
+        ts_us: point.ts_us,
+        tx_id: Some(point.tx_id),
+        lsn: Some(*lsn),
+        last_commit_lsn: None,
+    });
+    let worker_plan = plan.clone();
+    let worker_shared = shared.clone();
+    let mut worker = Some(tokio::task::spawn_blocking(move || {
+        produce::run_worker(&worker_plan, work, position, rx, sink, worker_shared)
+    }));
+
+    let mut snapshot_rows = 0;
+    let mut snapshot_lsn = progress.snapshot_lsn;
+    if let Some((snap_client, _, lsn)) = snap {
+        snapshot_lsn = Some(lsn);
+        let rows = copy_tables(&snap_client, plan, &tx).await;
+        let rows = match rows {
+            Ok(r) => r,
+            Err(e) => return Err(worker_error(worker.take(), e).await),
+        };
+        snapshot::end(&snap_client).await?;
+        snapshot_rows = rows.iter().sum();
+        let done = Progress {
+            pipeline: plan.name.clone(),
+            slot: rs.slot.clone(),
+            snapshot_done: true,
+            snapshot_lsn: Some(lsn),
+            lsn: Some(lsn),
+            messages: shared.messages.load(Ordering::Relaxed),
+            updated_ms: super::now_ns() / 1_000_000,
+        };
+        if let Err(e) = checkpoint(&tx, done).await {
+            return Err(worker_error(worker.take(), e).await);
+        }
+        tracing::info!(pipeline = %plan.name, rows = snapshot_rows, "snapshot delivered; streaming");
+    }
+
+    session.start().await?;
+    let mut stream = Stream {
+        plan: plan.clone(),
+        tx,
+        relations: HashMap::new(),
+        txn: None,
+        last_commit_lsn: progress.lsn,
+        transactions: 0,
+        registry,
+        replan,
+    };
+    let result = stream
+        .run(&mut session, &mut shutdown, &client, &shared)
+        .await;
+    let acked_before_drain = shared.acked_lsn.load(Ordering::Relaxed);
+    let Stream {
+        tx, transactions, ..
+    } = stream;
+    // Final progress record, then let the worker drain and flush.
+    let last = Progress {
+        pipeline: plan.name.clone(),
+        slot: rs.slot.clone(),
+        snapshot_done: plan.snapshot == SnapshotMode::Never
+            || snapshot_wanted
+            || progress.snapshot_done,
+        snapshot_lsn,
+        lsn: Some(acked_before_drain).filter(|l| *l > 0),
+        messages: shared.messages.load(Ordering::Relaxed),
+        updated_ms: super::now_ns() / 1_000_000,
+    };
+    if result.is_ok() {
+        let _ = checkpoint_nowait(&tx, last);
+    }
+    drop(tx);
+    let worker_result = match worker.take() {
+        Some(w) => w.await.unwrap_or_else(|e| {
+            Err(RuntimeError::Internal(format!(
+                "producer worker failed: {e}"
+            )))
+        }),
+        None => Err(RuntimeError::WorkerStopped),
+    };
+    let acked = shared.acked_lsn.load(Ordering::Relaxed);
+    // Report the final position on the replication connection, then, once it is closed,
+    // make sure the slot has it even if the last status message did not go out.
+    if acked > 0 {
+        session.client.update_applied_lsn(Lsn(acked));
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    session.client.stop();
+    drop(session);
+    if acked > 0 {
+        advance_slot(&client, &rs.slot, acked).await;
+    }
+    let w = match (result, worker_result) {
+        // The worker's own error says why it stopped.
+        (Err(RuntimeError::WorkerStopped), Err(e)) => return Err(e),
+        (Err(e), _) => return Err(e),
+        (Ok(()), w) => w?,
+    };
+    Ok(RunReport {
+        tables: w.tables,
+        snapshot_rows,
+        delivered: w.delivered,
+        bytes: shared.bytes.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+        acked_lsn: (acked > 0).then_some(acked),
+        transactions,
+    })
+}
+
+/// After the replication connection closed, move the slot to what is in Kafka (never back).
+async fn advance_slot(client: &Client, slot: &str, lsn: u64) {
+    let target = format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff);
+    for _ in 0..20 {
+        match client
+            .query_opt(
+                "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn) \
+                 FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NULL \
+                 AND confirmed_flush_lsn < $2::text::pg_lsn",
+                &[&slot, &target],
+            )
+            .await
+        {
+            Ok(_) => {
+                let active = replication::slot_info(client, slot)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| s.active_pid.is_some());
+                if !active {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::debug!("advancing slot: {e}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Filters need the old row on updates and deletes; the native envelope needs unchanged
+/// TOASTed values. Under REPLICA IDENTITY DEFAULT the server sends neither, so refuse (or, when
+/// allowed, switch the table to FULL) rather than emit a wrong stream.
+async fn check_replica_identity(
+    client: &Client,
+    plan: &PipelinePlan,
+    t: &TablePlan,
+) -> Result<(), RuntimeError> {
+    let (ident, identity_cols) = replication::replica_identity(client, &t.table).await?;
+    if ident == b'f' {
+        return Ok(());
+    }
+    let mut reasons = Vec::new();
+    if let Some(filter) = &t.filter {
+        let outside: Vec<String> = filter
+            .column_refs()
+            .into_iter()
+            .map(|c| c.name.clone())
+            .filter(|c| !identity_cols.contains(c))
+            .collect();
+        if !outside.is_empty() {
+            reasons.push(format!(
+                "its WHERE clause reads {}, which Postgres does not send with the old row of an \
+                 update or delete under REPLICA IDENTITY {}",
+                outside.join(", "),
+                identity_name(ident)
+            ));
+        }
+    }
+    if matches!(plan.envelope, Envelope::Native(_)) {
+        let toastable: Vec<&str> = t
+            .read_columns
+            .iter()
+            .filter(|c| is_toastable(&c.pg_type))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !toastable.is_empty() {
+            reasons.push(format!(
+                "ENVELOPE NATIVE writes whole rows, and an update leaves large values of {} \
+                 unsent under REPLICA IDENTITY {}",
+                toastable.join(", "),
+                identity_name(ident)
+            ));
+        }
+    }
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    if plan.replication.set_replica_identity_full {
+        tracing::info!(table = %t.table, "setting REPLICA IDENTITY FULL");
+        replication::set_replica_identity_full(client, &t.table).await?;
+        return Ok(());
+    }
+    Err(RuntimeError::Setup(format!(
+        "pipeline `{}` needs REPLICA IDENTITY FULL on {}: {}. Add replica_identity = 'full' to \
+         the pipeline's WITH (...) to let cdcql set it, or run ALTER TABLE {} REPLICA IDENTITY FULL",
+        plan.name,
+        t.table,
+        reasons.join("; "),
+        t.table.quoted()
+    )))
+}
+
+fn identity_name(ident: u8) -> &'static str {
+    match ident {
+        b'n' => "NOTHING",
+        b'i' => "USING INDEX",
+        _ => "DEFAULT",
+    }
+}
+
+fn is_toastable(t: &PgType) -> bool {
+    matches!(
+        t,
+        PgType::Text
+            | PgType::Varchar(_)
+            | PgType::Bpchar(_)
+            | PgType::Bytea
+            | PgType::Json
+            | PgType::Jsonb
+            | PgType::Numeric(_)
+            | PgType::Unsupported { .. }
+    )
+}
+
+async fn checkpoint(tx: &mpsc::Sender<Work>, progress: Progress) -> Result<(), RuntimeError> {
+    let (reply, answer) = oneshot::channel();
+    tx.send(Work::Checkpoint { progress, reply })
+        .await
+        .map_err(|_| RuntimeError::WorkerStopped)?;
+    answer.await.map_err(|_| RuntimeError::WorkerStopped)?
+}
+
+fn checkpoint_nowait(tx: &mpsc::Sender<Work>, progress: Progress) -> Result<(), RuntimeError> {
+    let (reply, _answer) = oneshot::channel();
+    tx.try_send(Work::Checkpoint { progress, reply })
+        .map_err(|_| RuntimeError::WorkerStopped)
+}
+
+/// When sending to the worker failed, its own error is the one worth reporting.
+async fn worker_error(
+    worker: Option<tokio::task::JoinHandle<Result<produce::WorkerResult, RuntimeError>>>,
+    fallback: RuntimeError,
+) -> RuntimeError {
+    match worker {
+        Some(w) => match w.await {
+            Ok(Err(e)) => e,
+            Err(e) => RuntimeError::Internal(format!("producer worker failed: {e}")),
+            Ok(Ok(_)) => fallback,
+        },
+        None => fallback,
+    }
+}
+
+struct Txn {
+    xid: u32,
+    commit_ts_us: i64,
+}
+
+struct Stream {
+    plan: PipelinePlan,
+    tx: mpsc::Sender<Work>,
+    /// Relation id → (table index, gathered changes); `None` for tables not in the pipeline.
+    relations: HashMap<u32, Option<(usize, TableChanges)>>,
+    txn: Option<Txn>,
+    last_commit_lsn: Option<u64>,
+    transactions: u64,
+    registry: Option<RegistryClient>,
+    replan: Option<Replanner>,
+}
+
+impl Stream {
+    async fn run(
+        &mut self,
+        session: &mut replication::ReplicationSession,
+        shutdown: &mut watch::Receiver<bool>,
+        client: &Client,
+        shared: &Shared,
+    ) -> Result<(), RuntimeError> {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let heartbeat = self
+            .plan
+            .replication
+            .heartbeat_interval_ms
+            .map(Duration::from_millis);
+        let mut last_heartbeat = Instant::now();
+        let mut acked = 0u64;
+        loop {
+            tokio::select! {
+                biased;
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        tracing::info!(pipeline = %self.plan.name, "stopping: draining and acknowledging");
+                        return Ok(());
+                    }
+                }
+                _ = tick.tick() => {
+                    let now_acked = shared.acked_lsn.load(Ordering::Relaxed);
+                    if now_acked > acked {
+                        acked = now_acked;
+                        session.client.update_applied_lsn(Lsn(acked));
+                    }
+                    if self.tx.is_closed() {
+                        return Err(RuntimeError::WorkerStopped);
+                    }
+                    if let Some(every) = heartbeat {
+                        if last_heartbeat.elapsed() >= every {
+                            last_heartbeat = Instant::now();
+                            if let Err(e) = client
+                                .batch_execute("SELECT pg_logical_emit_message(false, 'cdcql_heartbeat', '')")
+                                .await
+                            {
+                                tracing::warn!("heartbeat: {e}");
+                            }
+                        }
+                    }
+                }
+                ev = session.client.recv() => {
+                    match ev {
+                        Err(e) => return Err(crate::source::postgres::SourceError::Replication(e.to_string()).into()),
+                        Ok(None) => return Ok(()),
+                        Ok(Some(ev)) => self.event(ev).await?,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(&self, work: Work) -> Result<(), RuntimeError> {
+        self.tx
+            .send(work)
+            .await
+            .map_err(|_| RuntimeError::WorkerStopped)
+    }
+
+    fn position(&self) -> SourcePosition {
+        SourcePosition {
+            ts_us: self.txn.as_ref().map_or(0, |t| t.commit_ts_us),
+            tx_id: self.txn.as_ref().map(|t| t.xid as i64),
+            lsn: None,
+            last_commit_lsn: self.last_commit_lsn,
+        }
+    }
+
+    async fn event(&mut self, ev: ReplicationEvent) -> Result<(), RuntimeError> {
+        match ev {
+            ReplicationEvent::Begin {
+                xid,
+                commit_time_micros,
+                ..
+            } => {
+                self.txn = Some(Txn {
+                    xid,
+                    commit_ts_us: commit_time_micros + crate::types::PG_EPOCH_MICROS,
+                });
+            }
+            ReplicationEvent::Commit { end_lsn, .. } => {
+                self.flush_all().await?;
+                self.txn = None;
+                self.last_commit_lsn = Some(end_lsn.0);
+                self.transactions += 1;
+                self.send(Work::Commit { lsn: end_lsn.0 }).await?;
+            }
+            ReplicationEvent::XLogData {
+                wal_start, data, ..
+            } => {
+                let msg =
+                    pgoutput::decode(data).map_err(crate::source::postgres::SourceError::from)?;
+                self.message(msg, wal_start.0).await?;
+            }
+            ReplicationEvent::KeepAlive { wal_end, .. } => {
+                // Between transactions the server's position can be acknowledged as soon as
+                // everything before it is delivered: it carries no change of ours.
+                if self.txn.is_none() {
+                    self.send(Work::Commit { lsn: wal_end.0 }).await?;
+                }
+            }
+            ReplicationEvent::Message {
+                transactional: false,
+                lsn,
+                ..
+            } => {
+                if self.txn.is_none() {
+                    self.send(Work::Commit { lsn: lsn.0 }).await?;
+                }
+            }
+            ReplicationEvent::Message { .. } | ReplicationEvent::StoppedAt { .. } => {}
+        }
+        Ok(())
+    }
+
+    async fn message(&mut self, msg: Message, lsn: u64) -> Result<(), RuntimeError> {
+        match msg {
+            Message::Relation(rel) => self.relation(rel).await?,
+            Message::Insert { relation, new } => {
+                if let Some((_, acc)) = self.table(relation)? {
+                    acc.insert(&new, lsn)?;
+                }
+                self.flush_if_full(relation).await?;
+            }
+            Message::Update { relation, old, new } => {
+                if let Some((_, acc)) = self.table(relation)? {
+                    acc.update(old.as_ref(), &new, lsn)?;
+                }
+                self.flush_if_full(relation).await?;
+            }
+            Message::Delete { relation, old } => {
+                if let Some((_, acc)) = self.table(relation)? {
+                    acc.delete(&old, lsn)?;
+                }
+                self.flush_if_full(relation).await?;
+            }
+            Message::Truncate { relations, .. } => {
+                // Like Debezium's default (`skipped.operations` includes `t`): a TRUNCATE is
+                // not an event downstream; say so rather than drop it silently.
+                for r in relations {
+                    if let Some(Some((i, _))) = self.relations.get(&r) {
+                        tracing::warn!(table = %self.plan.tables[*i].table, "TRUNCATE is not propagated to Kafka");
+                    }
+                }
+            }
+            Message::Type { .. } | Message::Origin { .. } | Message::Other(_) => {}
+        }
+        Ok(())
+    }
+
+    fn table(&mut self, relation: u32) -> Result<Option<&mut (usize, TableChanges)>, RuntimeError> {
+        match self.relations.get_mut(&relation) {
+            Some(entry) => Ok(entry.as_mut()),
+            None => Err(RuntimeError::Internal(format!(
+                "a change for relation {relation} arrived before its description"
+            ))),
+        }
+    }
+
+    async fn flush_if_full(&mut self, relation: u32) -> Result<(), RuntimeError> {
+        let position = self.position();
+        let batch = match self.relations.get_mut(&relation) {
+            Some(Some((i, acc))) if acc.is_full() => Some((*i, acc.take(position)?)),
+            _ => None,
+        };
+        if let Some((table, batch)) = batch {
+            self.send(Work::Changes { table, batch }).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_all(&mut self) -> Result<(), RuntimeError> {
+        let position = self.position();
+        let mut batches = Vec::new();
+        for (i, acc) in self.relations.values_mut().flatten() {
+            if !acc.is_empty() {
+                batches.push((*i, acc.take(position.clone())?));
+            }
+        }
+        batches.sort_by_key(|(i, b)| (b.lsns.as_ref().and_then(|l| l.first().copied()), *i));
+        for (table, batch) in batches {
+            self.send(Work::Changes { table, batch }).await?;
+        }
+        Ok(())
+    }
+
+    async fn relation(&mut self, rel: pgoutput::Relation) -> Result<(), RuntimeError> {
+        let Some(index) = self
+            .plan
+            .tables
+            .iter()
+            .position(|t| t.table.schema == rel.namespace && t.table.name == rel.name)
+        else {
+            self.relations.insert(rel.id, None);
+            return Ok(());
+        };
+        // Changes gathered under the old shape go first.
+        let position = self.position();
+        if let Some(Some((i, acc))) = self.relations.get_mut(&rel.id) {
+            if !acc.is_empty() {
+                let (i, batch) = (*i, acc.take(position)?);
+                self.send(Work::Changes { table: i, batch }).await?;
+            }
+        }
+        let all_columns = self.plan.tables[index].logical_plan.is_none();
+        let map = match map_columns(&self.plan.tables[index], &rel, all_columns) {
+            Ok(m) => m,
+            Err(change) => self.replan_table(index, &rel, change).await?,
+        };
+        let acc = TableChanges::new(
+            &self.plan.tables[index],
+            map,
+            &self.plan.replication.unavailable_value_placeholder,
+            BATCH_ROWS,
+        );
+        self.relations.insert(rel.id, Some((index, acc)));
+        Ok(())
+    }
+
+    /// The server's table no longer matches the plan: plan the pipeline again from the
+    /// current catalog, register the new schemas (a compatibility failure stops here, before
+    /// anything of the new shape is produced or acknowledged), and swap the table's work.
+    async fn replan_table(
+        &mut self,
+        index: usize,
+        rel: &pgoutput::Relation,
+        change: ShapeChange,
+    ) -> Result<super::changes::ColumnMap, RuntimeError> {
+        let table = self.plan.tables[index].table.to_string();
+        let Some(replan) = &self.replan else {
+            return Err(RuntimeError::SchemaChange {
+                table,
+                change: change.to_string(),
+                what: "restart the pipeline to pick it up".into(),
+            });
+        };
+        let new_plan = replan().await.map_err(|e| RuntimeError::SchemaChange {
+            table: table.clone(),
+            change: change.to_string(),
+            what: format!("planning the pipeline again failed: {e}"),
+        })?;
+        let Some(new_table) = new_plan
+            .tables
+            .iter()
+            .find(|t| t.table == self.plan.tables[index].table)
+            .cloned()
+        else {
+            return Err(RuntimeError::SchemaChange {
+                table,
+                change: change.to_string(),
+                what: "the new plan no longer has this table".into(),
+            });
+        };
+        let map = map_columns(&new_table, rel, new_table.logical_plan.is_none()).map_err(|c| {
+            RuntimeError::SchemaChange {
+                table: table.clone(),
+                change: c.to_string(),
+                what: "the catalog and the replication stream disagree".into(),
+            }
+        })?;
+        let work = TableWork::build(&self.plan, &new_table, self.registry.as_ref())
+            .await
+            .map_err(|e| RuntimeError::SchemaChange {
+                table: table.clone(),
+                change: change.to_string(),
+                what: format!("stopped without acknowledging it: {e}"),
+            })?;
+        tracing::info!(table = %table, change = %change, "table changed: pipeline re-planned");
+        self.plan.tables[index] = new_table;
+        self.send(Work::Replace {
+            table: index,
+            work: Box::new(work),
+        })
+        .await?;
+        Ok(map)
+    }
+}
