@@ -604,6 +604,10 @@ impl Json {
 
     /// Jackson's compact output, as Avro Java's `Schema.toString()` produces it.
     fn write_compact(&self, out: &mut String) {
+        self.write_line(out, ",", ":");
+    }
+
+    fn write_line(&self, out: &mut String, comma: &str, colon: &str) {
         match self {
             Json::Null => out.push_str("null"),
             Json::Int(i) => {
@@ -614,9 +618,9 @@ impl Json {
                 out.push('[');
                 for (i, v) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push_str(comma);
                     }
-                    v.write_compact(out);
+                    v.write_line(out, comma, colon);
                 }
                 out.push(']');
             }
@@ -624,11 +628,11 @@ impl Json {
                 out.push('{');
                 for (i, (k, v)) in entries.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push_str(comma);
                     }
                     json_string(out, k);
-                    out.push(':');
-                    v.write_compact(out);
+                    out.push_str(colon);
+                    v.write_line(out, comma, colon);
                 }
                 out.push('}');
             }
@@ -637,15 +641,15 @@ impl Json {
 
     fn write_pretty(&self, out: &mut String, indent: usize) {
         const WIDTH: usize = 100;
-        let mut compact = String::new();
-        self.write_compact(&mut compact);
+        let mut line = String::new();
+        self.write_line(&mut line, ", ", ": ");
         let children = match self {
             Json::Arr(items) => items.len(),
             Json::Obj(entries) => entries.len(),
             _ => 0,
         };
-        if children == 0 || indent + compact.len() <= WIDTH {
-            out.push_str(&compact);
+        if children == 0 || 2 * indent + line.len() <= WIDTH {
+            out.push_str(&line);
             return;
         }
         let pad = "  ".repeat(indent + 1);
