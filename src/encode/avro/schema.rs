@@ -68,7 +68,8 @@ impl AvroSchema {
         Ok(AvroSchema {
             tree,
             canonical,
-            full_name: c.top_name,
+            // Confluent's `AvroSchema.name()` of a union is "union": no record name then.
+            full_name: c.top_name.filter(|_| !schema.optional),
         })
     }
 
@@ -88,8 +89,8 @@ impl AvroSchema {
         out
     }
 
-    /// `namespace.name` of the top-level record (also when it sits in a `["null", record]`
-    /// union), which `RecordNameStrategy` subjects are named after.
+    /// `namespace.name` of the top-level record, which `RecordNameStrategy` subjects are named
+    /// after; `None` unless the schema is a required struct.
     pub fn full_name(&self) -> Option<&str> {
         self.full_name.as_deref()
     }
@@ -263,11 +264,7 @@ impl<'a> Converter<'a> {
             return Ok(Json::Arr(vec![Json::str("null"), record]));
         }
         let base = self.base(schema, ns, path)?;
-        Ok(match null_branch(schema) {
-            None => base,
-            Some(0) => Json::Arr(vec![Json::str("null"), base]),
-            Some(_) => Json::Arr(vec![base, Json::str("null")]),
-        })
+        Ok(optional_union(schema, base))
     }
 
     /// The schema without its optional union: the type and AvroData's `connect.*` properties.
@@ -312,9 +309,10 @@ impl<'a> Converter<'a> {
         })
     }
 
-    /// A Connect MAP. Avro maps only have string keys, so AvroData writes other maps as an
-    /// array of `{key, value}` records.
-    // Reached once `ConnectType` has a MAP variant (being added on the types branch); tested
+    /// A Connect MAP without its optional union. Avro maps only have string keys, so AvroData
+    /// writes other maps as an array of `{key, value}` records.
+    // Reached from `base` once `ConnectType` has a MAP variant (being added on the types
+    // branch): `ConnectType::Map(k, v) => return self.map(schema, k, v, ns, path)`. Tested
     // directly until then.
     #[allow(dead_code)]
     fn map(
@@ -363,12 +361,7 @@ impl<'a> Converter<'a> {
             ]
         };
         push_connect_props(schema, None, &mut entries);
-        let base = Json::Obj(entries);
-        Ok(match null_branch(schema) {
-            None => base,
-            Some(0) => Json::Arr(vec![Json::str("null"), base]),
-            Some(_) => Json::Arr(vec![base, Json::str("null")]),
-        })
+        Ok(Json::Obj(entries))
     }
 
     /// Whether `full` is already defined; an error when it was defined from something else.
@@ -464,6 +457,14 @@ impl<'a> Converter<'a> {
             f.push(("default".to_string(), d));
         }
         Ok(Json::Obj(f))
+    }
+}
+
+fn optional_union(schema: &Schema, base: Json) -> Json {
+    match null_branch(schema) {
+        None => base,
+        Some(0) => Json::Arr(vec![Json::str("null"), base]),
+        Some(_) => Json::Arr(vec![base, Json::str("null")]),
     }
 }
 
@@ -923,7 +924,10 @@ mod tests {
         let shorts = s(ConnectType::Int16);
         let hstore = s(ConnectType::Int32).optional(true); // the map schema itself
         let mut c = Converter::default();
-        let json = c.map(&hstore, &strings, &strings, Some("n"), "m").unwrap();
+        let json = optional_union(
+            &hstore,
+            c.map(&hstore, &strings, &strings, Some("n"), "m").unwrap(),
+        );
         let mut text = String::new();
         json.write_compact(&mut text);
         assert_eq!(text, r#"["null",{"type":"map","values":"string"}]"#);

@@ -402,6 +402,11 @@ fn an_optional_top_level_record_gets_its_union_branch() {
     let schema = record(vec![Field::new("a", s(ConnectType::Int32))]).optional(true);
     let enc = AvroEncoder::new(&schema).unwrap();
     assert!(enc.schema_json().starts_with(r#"["null",{"type":"record""#));
+    assert_eq!(
+        enc.avro_schema().full_name(),
+        None,
+        "a union has no record name"
+    );
     let rows = batch(vec![("a", Arc::new(Int32Array::from(vec![1])))]);
     assert_eq!(bodies(&schema, &rows), vec![Some(vec![0x02, 0x02])]);
 }
