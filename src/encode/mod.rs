@@ -1,6 +1,7 @@
 //! Encoders: Connect-model columns (from an envelope) → message bytes. They know Connect
 //! types and their wire format, nothing about Postgres or envelopes.
 
+pub mod avro;
 pub mod json;
 
 use datafusion::arrow::array::StructArray;
@@ -14,6 +15,20 @@ pub enum EncodeError {
     TypeMismatch { arrow: String, connect: String },
     #[error("{0} is not available in this build yet")]
     NotAvailable(&'static str),
+    #[error(transparent)]
+    AvroSchema(#[from] avro::AvroSchemaError),
+    #[error(
+        "Avro encoder used before its schema id was set (register the schema first): this is a \
+         bug in cdcql, please report it"
+    )]
+    NoSchemaId,
+    #[error("`{field}` is null, but its schema is not optional and has no default")]
+    NullNotAllowed { field: String },
+    #[error(
+        "a key or value schema must be a struct to be encoded as a record, not {0}: this is a \
+         bug in cdcql, please report it"
+    )]
+    NotAStruct(&'static str),
 }
 
 /// Encoded messages of one batch, in one buffer. A row without bytes is `None` (a null key,
@@ -73,6 +88,7 @@ impl EncodedColumn {
 #[derive(Debug, Clone)]
 pub enum Encoder {
     Json(json::JsonEncoder),
+    Avro(avro::AvroEncoder),
 }
 
 impl Encoder {
@@ -81,7 +97,25 @@ impl Encoder {
             Encoding::Json { schemas } => {
                 Ok(Encoder::Json(json::JsonEncoder::new(schema, *schemas)))
             }
-            Encoding::Avro(_) => Err(EncodeError::NotAvailable("FORMAT AVRO")),
+            // Subject naming, registration and compatibility are the registry's business;
+            // the encoder only needs the id it gets back.
+            Encoding::Avro(_) => Ok(Encoder::Avro(avro::AvroEncoder::new(schema)?)),
+        }
+    }
+
+    /// The registry's id for [`Self::avro_schema`]; JSON has no schema id, so a no-op there.
+    pub fn set_schema_id(&mut self, id: u32) {
+        match self {
+            Encoder::Json(_) => {}
+            Encoder::Avro(e) => e.set_schema_id(id),
+        }
+    }
+
+    /// The compact Avro schema to register, or `None` for JSON.
+    pub fn avro_schema(&self) -> Option<&str> {
+        match self {
+            Encoder::Json(_) => None,
+            Encoder::Avro(e) => Some(e.schema_json()),
         }
     }
 
@@ -97,6 +131,7 @@ impl Encoder {
     pub fn encode(&self, rows: &StructArray, out: &mut EncodedColumn) -> Result<(), EncodeError> {
         match self {
             Encoder::Json(e) => e.encode(rows, out),
+            Encoder::Avro(e) => e.encode(rows, out),
         }
     }
 }
