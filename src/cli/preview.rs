@@ -374,14 +374,14 @@ fn describe_table(
     }
     let partition_of = |row: usize| -> String {
         match (&records.key, &plan.encoding) {
-            (None, _) => "any (null key: the producer picks one)".to_string(),
+            (None, _) => "random (null key)".to_string(),
             (Some(_), Encoding::Avro(_)) => {
                 "depends on the key schema's registry id (murmur2 of the Avro key bytes)"
                     .to_string()
             }
             (Some(_), Encoding::Json { .. }) => match wire_key(&wire_keys, row) {
                 Some(bytes) => key_partition(bytes, count).to_string(),
-                None => "any (null key: the producer picks one)".to_string(),
+                None => "random (null key)".to_string(),
             },
         }
     };
@@ -395,9 +395,13 @@ fn describe_table(
                 .unwrap_or_else(|| "null".to_string())
         }
     };
+    let headers = match &plan.envelope {
+        Envelope::Native(_) => "; no headers",
+        Envelope::Debezium(_) => "",
+    };
     let _ = writeln!(
         out,
-        "  partitions: murmur2 of the key bytes; {count_note}; headers: none"
+        "  partition = murmur2 of the key bytes; {count_note}{headers}"
     );
     match &plan.encoding {
         Encoding::Json { schemas: true } => {
