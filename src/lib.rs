@@ -14,6 +14,7 @@ pub mod encode;
 pub mod envelope;
 pub mod parse;
 pub mod plan;
+pub mod registry;
 pub mod repl;
 pub mod report;
 pub mod runtime;

@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::kernels::filter::prep_null_mask_filter;
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{DFSchema, DataFusionError};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 
+use crate::envelope::{ChangeBatch, Op};
 use crate::plan::TablePlan;
 
 pub struct Transform {
@@ -46,19 +48,116 @@ impl Transform {
 
     /// Rows of `batch` that pass the filter, projected to the output columns.
     pub fn apply(&self, batch: RecordBatch) -> Result<RecordBatch, DataFusionError> {
-        let batch = match &self.filter {
-            Some(f) => {
-                let mask = f.evaluate(&batch)?.into_array(batch.num_rows())?;
-                let mask = mask
-                    .as_any()
-                    .downcast_ref::<datafusion::arrow::array::BooleanArray>()
-                    .ok_or_else(|| {
-                        DataFusionError::Plan("the WHERE clause is not a boolean expression".into())
-                    })?;
-                filter_record_batch(&batch, mask)?
-            }
+        let batch = match self.matches(&batch)? {
+            Some(mask) => filter_record_batch(&batch, &mask)?,
             None => batch,
         };
+        self.project(batch)
+    }
+
+    /// Per row, whether it passes the WHERE clause (NULL counts as no); `None` without one.
+    pub fn matches(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>, DataFusionError> {
+        let Some(f) = &self.filter else {
+            return Ok(None);
+        };
+        let mask = f.evaluate(batch)?.into_array(batch.num_rows())?;
+        let mask = mask
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| {
+                DataFusionError::Plan("the WHERE clause is not a boolean expression".into())
+            })?;
+        Ok(Some(prep_null_mask_filter(mask)))
+    }
+
+    /// Apply the query to a batch of changes. With a WHERE clause, a change is judged on both
+    /// of its images, so that the downstream view stays `SELECT ... WHERE ...`: an update
+    /// whose old row matched and new row does not becomes a delete, the reverse a create, and
+    /// changes to rows that never matched disappear.
+    pub fn changes(&self, batch: ChangeBatch) -> Result<ChangeBatch, DataFusionError> {
+        let n = batch.len();
+        let after_match = match &batch.after {
+            Some(a) => self.matches(a)?,
+            None => None,
+        };
+        let before_match = match &batch.before {
+            Some(b) => self.matches(b)?,
+            None => None,
+        };
+        let mut ops = batch.ops.clone();
+        let mut keep = vec![true; n];
+        if self.filter.is_some() {
+            let before_valid = |i: usize| {
+                batch
+                    .before_valid
+                    .as_ref()
+                    .map_or(batch.before.is_some(), |v| v[i])
+            };
+            for i in 0..n {
+                let a = after_match.as_ref().is_some_and(|m| m.value(i));
+                // Without an old image (REPLICA IDENTITY DEFAULT and an unchanged key) the
+                // planner has made sure the filter only reads key columns, which did not change.
+                let b = if before_valid(i) {
+                    before_match.as_ref().is_some_and(|m| m.value(i))
+                } else {
+                    a
+                };
+                let (op, k) = match ops[i] {
+                    Op::Read | Op::Create => (ops[i], a),
+                    Op::Delete => (Op::Delete, b),
+                    Op::Update => match (b, a) {
+                        (true, true) => (Op::Update, true),
+                        (true, false) => (Op::Delete, true),
+                        (false, true) => (Op::Create, true),
+                        (false, false) => (Op::Update, false),
+                    },
+                };
+                ops[i] = op;
+                keep[i] = k;
+            }
+        }
+        let all = keep.iter().all(|k| *k);
+        let mask = BooleanArray::from(keep.clone());
+        let select = |rb: RecordBatch| -> Result<RecordBatch, DataFusionError> {
+            let rb = if all { rb } else { filter_record_batch(&rb, &mask)? };
+            self.project(rb)
+        };
+        let pick = |v: Vec<bool>| -> Vec<bool> {
+            v.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect()
+        };
+        let before_valid = batch.before_valid.clone().map(pick);
+        // An update turned into a create has no old image downstream; one turned into a
+        // delete has no new image (the envelopes derive that from the op).
+        let before_valid = before_valid.map(|v| {
+            v.into_iter()
+                .zip(ops.iter().zip(&keep).filter(|(_, k)| **k).map(|(o, _)| *o))
+                .map(|(valid, op)| valid && op != Op::Create)
+                .collect()
+        });
+        Ok(ChangeBatch {
+            ops: ops
+                .into_iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(o, _)| o)
+                .collect(),
+            before: batch.before.map(select).transpose()?,
+            after: batch.after.map(select).transpose()?,
+            before_valid,
+            position: batch.position,
+            snapshot_marks: batch.snapshot_marks,
+            lsns: batch.lsns.map(|l| {
+                l.into_iter()
+                    .zip(&keep)
+                    .filter(|(_, k)| **k)
+                    .map(|(x, _)| x)
+                    .collect()
+            }),
+        })
+    }
+
+    /// The output columns of (already filtered) rows.
+    pub fn project(&self, batch: RecordBatch) -> Result<RecordBatch, DataFusionError> {
         let Some(projection) = &self.projection else {
             return Ok(batch);
         };

@@ -86,6 +86,7 @@ fn insert_event_matches_debezium_bytes() {
             last_commit_lsn: Some(24_023_119),
         },
         snapshot_marks: None,
+        before_valid: None,
         lsns: None,
     };
     let records = env.records(&change, 1_705_314_600_456_789_012).unwrap();
@@ -145,6 +146,7 @@ fn delete_is_followed_by_a_tombstone_with_the_same_key() {
             last_commit_lsn: None,
         },
         snapshot_marks: None,
+        before_valid: None,
         lsns: None,
     };
     let records = env.records(&change, 0).unwrap();

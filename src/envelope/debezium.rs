@@ -155,8 +155,36 @@ impl DebeziumTable {
                 })
             }
         };
-        let before = before.unwrap_or_else(|| StructArray::new_null(row_fields.clone(), n));
-        let after = after.unwrap_or_else(|| StructArray::new_null(row_fields.clone(), n));
+        // Row images exist where the op says so: no `after` for deletes, no `before` for
+        // reads and creates, and for updates only when the server sent the old row.
+        let before_valid: Vec<bool> = batch
+            .ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                !matches!(op, Op::Read | Op::Create)
+                    && batch
+                        .before_valid
+                        .as_ref()
+                        .map_or(batch.before.is_some(), |v| v[i])
+            })
+            .collect();
+        let after_valid: Vec<bool> = batch.ops.iter().map(|op| *op != Op::Delete).collect();
+        let with_validity = |image: Option<StructArray>, valid: Vec<bool>| -> Result<StructArray, EnvelopeError> {
+            match image {
+                None => Ok(StructArray::new_null(row_fields.clone(), n)),
+                Some(s) => {
+                    let (fields, arrays, _) = s.into_parts();
+                    Ok(StructArray::try_new(
+                        fields,
+                        arrays,
+                        Some(datafusion::arrow::buffer::NullBuffer::from(valid)),
+                    )?)
+                }
+            }
+        };
+        let before = with_validity(before, before_valid)?;
+        let after = with_validity(after, after_valid)?;
 
         // A delete is followed by a tombstone with the same key: build the row order first.
         let tombstone_after: Vec<bool> = batch
@@ -199,11 +227,17 @@ impl DebeziumTable {
             ("ts_ns", Arc::new(Int64Array::from_value(now_ns, n))),
         ];
         let value = struct_of(columns, None)?;
-        let key_source = match &batch.after {
-            Some(a) => a,
-            None => batch.before.as_ref().expect("checked above"),
+        let key = match (&batch.before, &batch.after) {
+            (Some(b), Some(a)) if batch.ops.contains(&Op::Delete) => {
+                let deletes = datafusion::arrow::array::BooleanArray::from_iter(
+                    batch.ops.iter().map(|op| Some(*op == Op::Delete)),
+                );
+                self.key_struct(&super::pick_rows(&deletes, b, a)?)?
+            }
+            (_, Some(a)) => self.key_struct(a)?,
+            (Some(b), None) => self.key_struct(b)?,
+            (None, None) => None,
         };
-        let key = self.key_struct(key_source)?;
 
         if extra == 0 {
             return Ok(Records { key, value });
@@ -273,20 +307,30 @@ impl DebeziumTable {
             )),
             None => repeat("false"),
         };
-        let sequence = format!(
-            "[{},{}]",
-            pos.last_commit_lsn
-                .map(|l| format!("\"{l}\""))
-                .unwrap_or_else(|| "null".into()),
-            pos.lsn
-                .map(|l| format!("\"{l}\""))
-                .unwrap_or_else(|| "null".into())
-        );
         let opt_i64 = |v: Option<i64>| -> ArrayRef {
             Arc::new(match v {
                 Some(v) => Int64Array::from_value(v, n),
                 None => Int64Array::new_null(n),
             })
+        };
+        let last_commit = pos
+            .last_commit_lsn
+            .map(|l| format!("\"{l}\""))
+            .unwrap_or_else(|| "null".into());
+        let sequence: ArrayRef = match &batch.lsns {
+            Some(lsns) => Arc::new(StringArray::from_iter_values(
+                lsns.iter().map(|l| format!("[{last_commit},\"{l}\"]")),
+            )),
+            None => repeat(&format!(
+                "[{last_commit},{}]",
+                pos.lsn
+                    .map(|l| format!("\"{l}\""))
+                    .unwrap_or_else(|| "null".into())
+            )),
+        };
+        let lsn: ArrayRef = match &batch.lsns {
+            Some(lsns) => Arc::new(Int64Array::from_iter_values(lsns.iter().map(|l| *l as i64))),
+            None => opt_i64(pos.lsn.map(|l| l as i64)),
         };
         let columns: Vec<(&str, ArrayRef)> = vec![
             ("version", repeat(&self.version)),
@@ -298,7 +342,7 @@ impl DebeziumTable {
             ),
             ("snapshot", snapshot),
             ("db", repeat(&self.database)),
-            ("sequence", repeat(&sequence)),
+            ("sequence", sequence),
             ("ts_us", Arc::new(Int64Array::from_value(pos.ts_us, n))),
             (
                 "ts_ns",
@@ -307,7 +351,7 @@ impl DebeziumTable {
             ("schema", repeat(&self.schema_name)),
             ("table", repeat(&self.table_name)),
             ("txId", opt_i64(pos.tx_id)),
-            ("lsn", opt_i64(pos.lsn.map(|l| l as i64))),
+            ("lsn", lsn),
             ("xmin", opt_i64(None)),
             ("origin", Arc::new(StringArray::new_null(n))),
             ("origin_lsn", opt_i64(None)),

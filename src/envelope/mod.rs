@@ -87,6 +87,8 @@ pub struct ChangeBatch {
     pub ops: Vec<Op>,
     /// Old row images; `None` when no row of the batch has one.
     pub before: Option<RecordBatch>,
+    /// Which rows of `before` hold an image (`None`: all of them, when `before` is set).
+    pub before_valid: Option<Vec<bool>>,
     /// New row images; `None` when no row of the batch has one.
     pub after: Option<RecordBatch>,
     pub position: SourcePosition,
@@ -162,4 +164,19 @@ impl TableEnvelope {
             TableEnvelope::Native(e) => e.records(batch),
         }
     }
+}
+
+/// Row by row, `before` where `mask` is set, else `after` (same schema).
+pub(crate) fn pick_rows(
+    mask: &datafusion::arrow::array::BooleanArray,
+    before: &RecordBatch,
+    after: &RecordBatch,
+) -> Result<RecordBatch, EnvelopeError> {
+    let columns = before
+        .columns()
+        .iter()
+        .zip(after.columns())
+        .map(|(b, a)| datafusion::arrow::compute::kernels::zip::zip(mask, b, a))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(after.schema(), columns)?)
 }

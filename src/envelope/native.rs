@@ -12,10 +12,9 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, StructArray, UInt32Array,
+    Array, ArrayRef, BooleanArray, Int64Array, StringArray, StructArray, UInt32Array,
 };
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::compute::kernels::zip::zip;
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{Field as ArrowField, Fields};
 
@@ -84,7 +83,7 @@ impl NativeTable {
         let use_before =
             BooleanArray::from_iter(batch.ops.iter().map(|op| Some(*op == Op::Delete)));
         let image = match (&batch.before, &batch.after) {
-            (Some(b), Some(a)) => pick(&use_before, b, a)?,
+            (Some(b), Some(a)) => super::pick_rows(&use_before, b, a)?,
             (Some(b), None) => b.clone(),
             (None, Some(a)) => a.clone(),
             (None, None) => {
@@ -163,21 +162,6 @@ impl NativeTable {
         };
         Ok(Records { key, value })
     }
-}
-
-/// Row by row, `before` where `mask` is set, else `after` (same schema).
-fn pick(
-    mask: &BooleanArray,
-    before: &RecordBatch,
-    after: &RecordBatch,
-) -> Result<RecordBatch, EnvelopeError> {
-    let columns = before
-        .columns()
-        .iter()
-        .zip(after.columns())
-        .map(|(b, a)| zip(mask, b, a))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(after.schema(), columns)?)
 }
 
 fn struct_of(

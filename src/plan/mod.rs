@@ -221,6 +221,40 @@ pub enum SnapshotMode {
     WhenNeeded,
 }
 
+/// Logical replication: names and behaviour of the slot, publication and progress records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationSettings {
+    pub slot: String,
+    pub publication: String,
+    /// `replica_identity = 'full'`: cdcql may `ALTER TABLE .. REPLICA IDENTITY FULL` where the
+    /// pipeline needs old row images (filters on non-key columns).
+    pub set_replica_identity_full: bool,
+    /// What an unchanged TOASTed value becomes when its old value is unknown (Debezium's
+    /// `unavailable.value.placeholder`).
+    pub unavailable_value_placeholder: String,
+    /// Emit a WAL message this often so that an idle slot keeps advancing; `None` = off.
+    pub heartbeat_interval_ms: Option<u64>,
+    /// Debezium-format heartbeat records go here when set.
+    pub heartbeat_topic: Option<String>,
+    /// Compacted topic holding each pipeline's progress (snapshot done, last LSN).
+    pub offsets_topic: String,
+}
+
+/// A slot or publication name derived from a pipeline name: Postgres allows lower-case
+/// letters, digits and underscores, at most 63 bytes.
+pub fn replication_name(pipeline: &str) -> String {
+    let mut out = String::from("cdcql_");
+    for c in pipeline.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push('_');
+        }
+    }
+    out.truncate(63);
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSettings {
     pub partitions: i32,
@@ -284,6 +318,7 @@ pub struct PipelinePlan {
     pub topic_settings: TopicSettings,
     /// How column values map to Connect types (Debezium's `*.handling.mode` options).
     pub types: TypeOptions,
+    pub replication: ReplicationSettings,
     pub tables: Vec<TablePlan>,
     /// Things the user should know that are not errors (e.g. a table without a key).
     pub warnings: Vec<String>,
@@ -313,6 +348,13 @@ const PIPELINE_OPTIONS: &[&str] = &[
     "hstore_handling",
     "money_fraction_digits",
     "unknown_types",
+    "slot_name",
+    "publication_name",
+    "replica_identity",
+    "unavailable_value_placeholder",
+    "heartbeat_interval",
+    "heartbeat_topic",
+    "offsets_topic",
     "partitions",
     "replication_factor",
     "cleanup_policy",
@@ -557,6 +599,7 @@ fn plan_pipeline(
         Some((v, _)) => v,
         None => template.prefix(&catalog.database, &p.name.value),
     };
+    let replication = plan_replication(file, p, &opts, &server_name)?;
     let topic_settings = TopicSettings {
         partitions: opts.int("partitions", 1, 100_000)?.unwrap_or(1) as i32,
         replication_factor: opts.int("replication_factor", -1, 1000)?.unwrap_or(-1) as i32,
@@ -644,6 +687,7 @@ fn plan_pipeline(
         snapshot,
         topic_settings,
         types,
+        replication,
         tables,
         warnings,
         database: catalog.database.clone(),
@@ -716,6 +760,60 @@ fn plan_encoding(
             }))
         }
     }
+}
+
+fn plan_replication(
+    file: &SourceFile,
+    p: &CreatePipeline,
+    opts: &OptionReader<'_>,
+    server_name: &str,
+) -> Result<ReplicationSettings, PlanError> {
+    let slot_name = |key: &str| -> Result<String, PlanError> {
+        match opts.string(key)? {
+            None => Ok(replication_name(&p.name.value)),
+            Some((v, item)) => {
+                let ok = !v.is_empty()
+                    && v.len() <= 63
+                    && v
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                if ok {
+                    Ok(v)
+                } else {
+                    Err(PlanError::new(
+                        file,
+                        format!("`{key}` must be 1 to 63 lower-case letters, digits or underscores"),
+                        item.value.span(),
+                        "not a valid name",
+                    ))
+                }
+            }
+        }
+    };
+    let heartbeat_interval_ms = match opts.duration_ms("heartbeat_interval")? {
+        Some(0) | None => None,
+        Some(ms) => Some(ms),
+    };
+    Ok(ReplicationSettings {
+        slot: slot_name("slot_name")?,
+        publication: slot_name("publication_name")?,
+        set_replica_identity_full: opts
+            .choice("replica_identity", &["full", "keep"])?
+            .is_some_and(|v| v == "full"),
+        unavailable_value_placeholder: opts
+            .string("unavailable_value_placeholder")?
+            .map(|(v, _)| v)
+            .unwrap_or_else(|| "__debezium_unavailable_value".into()),
+        heartbeat_interval_ms,
+        heartbeat_topic: match opts.string("heartbeat_topic")? {
+            Some((v, _)) => Some(v),
+            None => heartbeat_interval_ms.map(|_| format!("__debezium-heartbeat.{server_name}")),
+        },
+        offsets_topic: opts
+            .string("offsets_topic")?
+            .map(|(v, _)| v)
+            .unwrap_or_else(|| "_cdcql_offsets".into()),
+    })
 }
 
 fn plan_type_options(opts: &OptionReader<'_>) -> Result<TypeOptions, PlanError> {

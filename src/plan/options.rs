@@ -136,6 +136,34 @@ impl<'a> OptionReader<'a> {
         }
     }
 
+    /// A duration: a number of milliseconds, or a string like `'500ms'`, `'10s'`, `'1min'`.
+    pub fn duration_ms(&self, key: &str) -> Result<Option<u64>, PlanError> {
+        let Some(item) = self.find(key) else {
+            return Ok(None);
+        };
+        let text = match &item.value {
+            OptionValue::Number { text, .. } => text.clone(),
+            OptionValue::String(s) => s.value.clone(),
+            _ => return Err(self.type_error(item, "a duration such as '10s' or 500 (ms)")),
+        };
+        let t = text.trim();
+        let split = t
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let factor = match unit.trim() {
+            "" | "ms" => 1,
+            "s" => 1000,
+            "min" | "m" => 60_000,
+            "h" => 3_600_000,
+            _ => 0,
+        };
+        match num.parse::<u64>() {
+            Ok(n) if factor > 0 => Ok(Some(n.saturating_mul(factor))),
+            _ => Err(self.type_error(item, "a duration such as '10s', '500ms' or 500 (ms)")),
+        }
+    }
+
     /// A string that must be one of `choices`.
     pub fn choice(&self, key: &str, choices: &[&str]) -> Result<Option<String>, PlanError> {
         match self.string(key)? {

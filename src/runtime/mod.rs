@@ -72,7 +72,7 @@ pub async fn run_snapshot(plan: &PipelinePlan) -> Result<SnapshotReport, Runtime
     let topics: Vec<String> = plan.tables.iter().map(|t| t.topic.clone()).collect();
     sink.ensure_topics(&topics, &plan.topic_settings).await?;
 
-    let point = snapshot::begin(&client).await?;
+    let point = snapshot::begin(&client, None).await?;
     let (tx, rx) = mpsc::channel::<Item>(4);
     let worker_plan = plan.clone();
     let worker = tokio::task::spawn_blocking(move || produce_worker(&worker_plan, point, rx, sink));
@@ -203,6 +203,7 @@ fn produce_worker(
             after: Some(batch),
             position: position.clone(),
             snapshot_marks: Some(marks),
+            before_valid: None,
             lsns: None,
         };
         let records = w.envelope.records(&change, now_ns())?;

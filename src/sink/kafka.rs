@@ -2,6 +2,7 @@
 //! clients and Kafka Streams co-partition with us), bounded in-flight queue. A delivery
 //! failure is an error at the next `send` or at `flush`, never dropped silently.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -32,22 +33,34 @@ pub enum SinkError {
     },
     #[error("timed out waiting for Kafka to acknowledge {pending} message(s)")]
     FlushTimeout { pending: u64 },
+    #[error("{0}")]
+    Offsets(String),
 }
 
-/// Counts acknowledgements from the producer's background thread.
+/// Counts acknowledgements from the producer's background thread, and knows which messages
+/// are still in flight, so that a source position is acknowledged only once everything
+/// before it is in Kafka (deliveries to different partitions complete out of order).
 #[derive(Default)]
 pub struct DeliveryTracker {
     delivered: AtomicU64,
     failed: AtomicU64,
     first_error: Mutex<Option<String>>,
+    in_flight: Mutex<BTreeSet<u64>>,
 }
 
 impl ClientContext for DeliveryTracker {}
 
 impl ProducerContext for DeliveryTracker {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        // A failed message stays in flight forever: nothing after it can be acknowledged.
+        if result.is_ok() {
+            self.in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&(seq as u64));
+        }
         match result {
             Ok(_) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
@@ -165,13 +178,21 @@ impl KafkaSink {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
     ) -> Result<(), SinkError> {
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        let seq = self.sent;
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(topic, seq as usize);
         if let Some(k) = key {
             record = record.key(k);
         }
         if let Some(v) = value {
             record = record.payload(v);
         }
+        self.producer
+            .context()
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(seq);
         loop {
             match self.producer.send(record) {
                 Ok(()) => break,
@@ -181,6 +202,12 @@ impl KafkaSink {
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 Err((e, _)) => {
+                    self.producer
+                        .context()
+                        .in_flight
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&seq);
                     return Err(SinkError::Produce {
                         topic: topic.to_string(),
                         source: e,
@@ -193,6 +220,24 @@ impl KafkaSink {
             self.check_failures()?;
         }
         Ok(())
+    }
+
+    /// Number of messages queued so far; the next message gets this sequence number.
+    pub fn next_seq(&self) -> u64 {
+        self.sent
+    }
+
+    /// Every message with a sequence number below the returned one is in Kafka. Fails when
+    /// any message failed.
+    pub fn acknowledged_below(&self) -> Result<u64, SinkError> {
+        self.check_failures()?;
+        let in_flight = self
+            .producer
+            .context()
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Ok(in_flight.first().copied().unwrap_or(self.sent))
     }
 
     /// Wait until every queued message is acknowledged (or failed).

@@ -431,6 +431,36 @@ impl CopyDecoder {
     }
 }
 
+/// One column's values in Postgres' binary send format → one Arrow array. Shared by COPY and
+/// the replication stream (pgoutput in binary mode sends the same format).
+pub struct ColumnDecoder(Builder);
+
+impl ColumnDecoder {
+    pub fn new(pg: &PgType, capacity: usize) -> Self {
+        ColumnDecoder(Builder::new(pg, capacity))
+    }
+
+    pub fn append(&mut self, v: &[u8]) -> Result<(), String> {
+        self.0.append(v)
+    }
+
+    pub fn append_null(&mut self) {
+        self.0.append_null()
+    }
+
+    pub fn finish(&mut self) -> ArrayRef {
+        self.0.finish()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! Postgres as a source: connections, and the snapshot (binary COPY → Arrow).
 
 pub mod copy;
+pub mod pgoutput;
+pub mod replication;
 pub mod snapshot;
 
 use tokio_postgres::{Client, NoTls};
@@ -27,6 +29,14 @@ pub enum SourceError {
     Protocol(String),
     #[error("arrow: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// The server or the user's rights are not set up for change data capture; the message
+    /// says how to fix it.
+    #[error("{0}")]
+    Setup(String),
+    #[error("logical replication: {0}")]
+    Replication(String),
+    #[error(transparent)]
+    Pgoutput(#[from] pgoutput::DecodeError),
 }
 
 /// Open a client connection; the connection task runs on the current tokio runtime and ends

@@ -27,10 +27,20 @@ pub fn parse_lsn(s: &str) -> Option<u64> {
 }
 
 /// Start the snapshot transaction on `client`; COPY every table through the same client.
-pub async fn begin(client: &Client) -> Result<SnapshotPoint, SourceError> {
+/// With `exported`, the transaction reads through a replication slot's exported snapshot, so
+/// it sees exactly what precedes the slot's consistent point.
+pub async fn begin(client: &Client, exported: Option<&str>) -> Result<SnapshotPoint, SourceError> {
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await?;
+    if let Some(name) = exported {
+        client
+            .batch_execute(&format!(
+                "SET TRANSACTION SNAPSHOT '{}'",
+                name.replace('\'', "''")
+            ))
+            .await?;
+    }
     let row = client
         .query_one(
             "SELECT (extract(epoch FROM now()) * 1000000)::int8, pg_current_wal_lsn()::text, \

@@ -1,0 +1,342 @@
+//! Streamed row changes of one table, gathered column by column into Arrow: the stream
+//! delivers rows, the rest of the pipeline wants batches. A batch is handed on at each commit
+//! and whenever it reaches the batch size, so a large transaction is never held whole.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+
+use crate::envelope::{ChangeBatch, Op, SourcePosition};
+use crate::plan::TablePlan;
+use crate::source::postgres::copy::ColumnDecoder;
+use crate::source::postgres::pgoutput::{OldImage, Relation, Tuple, Value};
+use crate::source::postgres::SourceError;
+use crate::types::PgType;
+
+/// How the server's current shape of a table lines up with what the pipeline reads.
+#[derive(Debug, Clone)]
+pub struct ColumnMap {
+    /// For each read column, its position in the server's tuples.
+    pub tuple_index: Vec<usize>,
+    /// Positions (in the server's tuples) of the replica identity columns.
+    pub identity: Vec<usize>,
+}
+
+/// Why a Relation message does not fit the running plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShapeChange {
+    Dropped(String),
+    TypeChanged {
+        column: String,
+        was: String,
+        now: String,
+    },
+    Added(Vec<String>),
+}
+
+impl std::fmt::Display for ShapeChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShapeChange::Dropped(c) => write!(f, "column `{c}` was dropped"),
+            ShapeChange::TypeChanged { column, was, now } => {
+                write!(f, "column `{column}` changed type from {was} to {now}")
+            }
+            ShapeChange::Added(cols) => write!(f, "column(s) {} were added", cols.join(", ")),
+        }
+    }
+}
+
+/// Match a Relation against the plan. `Err` when the plan no longer fits; added columns only
+/// matter when the pipeline reads every column (`all_columns`).
+pub fn map_columns(
+    plan: &TablePlan,
+    rel: &Relation,
+    all_columns: bool,
+) -> Result<ColumnMap, ShapeChange> {
+    let mut tuple_index = Vec::with_capacity(plan.read_columns.len());
+    for c in &plan.read_columns {
+        let Some(pos) = rel.columns.iter().position(|r| r.name == c.name) else {
+            return Err(ShapeChange::Dropped(c.name.clone()));
+        };
+        let now = PgType::from_oid(rel.columns[pos].type_oid, rel.columns[pos].typmod, "");
+        // Only compare what both sides can name: types outside the built-in list are
+        // resolved by the catalog, not from an OID alone.
+        if now.is_supported() && now != c.pg_type {
+            return Err(ShapeChange::TypeChanged {
+                column: c.name.clone(),
+                was: c.pg_type.to_string(),
+                now: now.to_string(),
+            });
+        }
+        tuple_index.push(pos);
+    }
+    if all_columns {
+        let added: Vec<String> = rel
+            .columns
+            .iter()
+            .filter(|r| !plan.read_columns.iter().any(|c| c.name == r.name))
+            .map(|r| r.name.clone())
+            .collect();
+        if !added.is_empty() {
+            return Err(ShapeChange::Added(added));
+        }
+    }
+    let identity = rel
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.key)
+        .map(|(i, _)| i)
+        .collect();
+    Ok(ColumnMap {
+        tuple_index,
+        identity,
+    })
+}
+
+pub struct TableChanges {
+    table: String,
+    types: Vec<PgType>,
+    names: Vec<String>,
+    schema: SchemaRef,
+    /// Same fields, all nullable: old images under REPLICA IDENTITY DEFAULT hold only the key.
+    before_schema: SchemaRef,
+    map: ColumnMap,
+    placeholder: Vec<u8>,
+    ops: Vec<Op>,
+    lsns: Vec<u64>,
+    before: Vec<ColumnDecoder>,
+    before_valid: Vec<bool>,
+    any_before: bool,
+    after: Vec<ColumnDecoder>,
+    capacity: usize,
+}
+
+impl TableChanges {
+    pub fn new(plan: &TablePlan, map: ColumnMap, placeholder: &str, capacity: usize) -> Self {
+        let types: Vec<PgType> = plan.read_columns.iter().map(|c| c.pg_type.clone()).collect();
+        let decoders = |types: &[PgType]| -> Vec<ColumnDecoder> {
+            types
+                .iter()
+                .map(|t| ColumnDecoder::new(t, capacity))
+                .collect()
+        };
+        let before_schema = Arc::new(Schema::new(
+            plan.input_schema
+                .fields()
+                .iter()
+                .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        TableChanges {
+            table: plan.table.to_string(),
+            names: plan.read_columns.iter().map(|c| c.name.clone()).collect(),
+            before: decoders(&types),
+            after: decoders(&types),
+            types,
+            schema: plan.input_schema.clone(),
+            before_schema,
+            map,
+            placeholder: placeholder.as_bytes().to_vec(),
+            ops: Vec::with_capacity(capacity),
+            lsns: Vec::with_capacity(capacity),
+            before_valid: Vec::with_capacity(capacity),
+            any_before: false,
+            capacity,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.ops.len() >= self.capacity
+    }
+
+    pub fn insert(&mut self, new: &Tuple, lsn: u64) -> Result<(), SourceError> {
+        self.push(Op::Create, None, Some(new), lsn)
+    }
+
+    pub fn update(
+        &mut self,
+        old: Option<&(OldImage, Tuple)>,
+        new: &Tuple,
+        lsn: u64,
+    ) -> Result<(), SourceError> {
+        // The server sends an old key only when the key changed: like Debezium, that is a
+        // delete of the old key followed by a create of the new one.
+        if let Some((OldImage::Key, old_key)) = old {
+            if self.key_changed(old_key, new) {
+                self.push(Op::Delete, Some(old), None, lsn)?;
+                return self.push(Op::Create, None, Some(new), lsn);
+            }
+        }
+        if let Some((OldImage::Full, old_row)) = old {
+            if self.key_changed(old_row, new) {
+                self.push(Op::Delete, Some(old), None, lsn)?;
+                return self.push(Op::Create, None, Some(new), lsn);
+            }
+        }
+        self.push(Op::Update, old, Some(new), lsn)
+    }
+
+    pub fn delete(&mut self, old: &(OldImage, Tuple), lsn: u64) -> Result<(), SourceError> {
+        self.push(Op::Delete, Some(old), None, lsn)
+    }
+
+    fn key_changed(&self, old: &Tuple, new: &Tuple) -> bool {
+        self.map.identity.iter().any(|&i| match (old.get(i), new.get(i)) {
+            (Some(Value::Binary(a)), Some(Value::Binary(b)))
+            | (Some(Value::Text(a)), Some(Value::Text(b))) => a != b,
+            (Some(Value::UnchangedToast), _) | (_, Some(Value::UnchangedToast)) => false,
+            (a, b) => a != b,
+        })
+    }
+
+    fn push(
+        &mut self,
+        op: Op,
+        old: Option<&(OldImage, Tuple)>,
+        new: Option<&Tuple>,
+        lsn: u64,
+    ) -> Result<(), SourceError> {
+        let old_tuple = old.map(|(_, t)| t);
+        match old_tuple {
+            Some(t) => {
+                append_image(
+                    &mut self.before,
+                    &self.map.tuple_index,
+                    t,
+                    None,
+                    &self.placeholder,
+                    &self.types,
+                )
+                .map_err(|(col, message)| self.decode_error(col, message))?;
+                self.before_valid.push(true);
+                self.any_before = true;
+            }
+            None => {
+                self.before.iter_mut().for_each(|d| d.append_null());
+                self.before_valid.push(false);
+            }
+        }
+        match new {
+            Some(t) => append_image(
+                &mut self.after,
+                &self.map.tuple_index,
+                t,
+                old_tuple.filter(|_| matches!(old, Some((OldImage::Full, _)))),
+                &self.placeholder,
+                &self.types,
+            )
+            .map_err(|(col, message)| self.decode_error(col, message))?,
+            None => self.after.iter_mut().for_each(|d| d.append_null()),
+        }
+        self.ops.push(op);
+        self.lsns.push(lsn);
+        Ok(())
+    }
+
+    fn decode_error(&self, col: usize, message: String) -> SourceError {
+        SourceError::Decode {
+            table: self.table.clone(),
+            column: self.names.get(col).cloned().unwrap_or_default(),
+            message,
+        }
+    }
+
+    /// Hand over what has been gathered (input-schema images; the query runs later).
+    pub fn take(&mut self, position: SourcePosition) -> Result<ChangeBatch, SourceError> {
+        let n = self.ops.len();
+        let finish = |decoders: &mut Vec<ColumnDecoder>| -> Vec<ArrayRef> {
+            decoders.iter_mut().map(|d| d.finish()).collect()
+        };
+        let options = RecordBatchOptions::new().with_row_count(Some(n));
+        let after_cols = finish(&mut self.after);
+        let before_cols = finish(&mut self.before);
+        let has_after = self.ops.iter().any(|op| *op != Op::Delete);
+        let after = if has_after {
+            // Rows without a new image (deletes) are all-null: give them a nullable schema.
+            let schema = if self.ops.contains(&Op::Delete) {
+                self.before_schema.clone()
+            } else {
+                self.schema.clone()
+            };
+            Some(RecordBatch::try_new_with_options(schema, after_cols, &options)?)
+        } else {
+            None
+        };
+        let before = if self.any_before {
+            Some(RecordBatch::try_new_with_options(
+                self.before_schema.clone(),
+                before_cols,
+                &options,
+            )?)
+        } else {
+            None
+        };
+        let batch = ChangeBatch {
+            ops: std::mem::take(&mut self.ops),
+            before,
+            before_valid: Some(std::mem::take(&mut self.before_valid)),
+            after,
+            position,
+            snapshot_marks: None,
+            lsns: Some(std::mem::take(&mut self.lsns)),
+        };
+        self.any_before = false;
+        Ok(batch)
+    }
+}
+
+/// Append one row image. An unchanged TOASTed value is taken from the full old row when the
+/// server sent one (REPLICA IDENTITY FULL), else it becomes the placeholder text — only
+/// text-like and bytea columns can be TOASTed and unchanged, and all of them take it.
+fn append_image(
+    decoders: &mut [ColumnDecoder],
+    index: &[usize],
+    tuple: &Tuple,
+    old_full: Option<&Tuple>,
+    placeholder: &[u8],
+    types: &[PgType],
+) -> Result<(), (usize, String)> {
+    for (j, (d, &pos)) in decoders.iter_mut().zip(index).enumerate() {
+        let v = tuple.get(pos).unwrap_or(&Value::Null);
+        let v = match (v, old_full) {
+            (Value::UnchangedToast, Some(old)) => old.get(pos).unwrap_or(&Value::Null),
+            _ => v,
+        };
+        match v {
+            Value::Null => d.append_null(),
+            Value::Binary(b) => d.append(b).map_err(|m| (j, m))?,
+            Value::Text(_) => {
+                return Err((
+                    j,
+                    "the server sent a text value in a binary replication stream".into(),
+                ))
+            }
+            Value::UnchangedToast => {
+                let r = match types[j] {
+                    // jsonb's binary form starts with a version byte.
+                    PgType::Jsonb => {
+                        let mut v = Vec::with_capacity(placeholder.len() + 1);
+                        v.push(1);
+                        v.extend_from_slice(placeholder);
+                        d.append(&v)
+                    }
+                    _ => d.append(placeholder),
+                };
+                if r.is_err() {
+                    d.append_null();
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! Each pipeline's progress, kept in a compacted Kafka topic (default `_cdcql_offsets`), keyed
+//! by pipeline name: whether the initial snapshot finished, and the last source position
+//! whose changes are all in Kafka. The replication slot holds the authoritative streaming
+//! position; this record is what the slot cannot tell: that the snapshot is complete.
+
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use crate::plan::KafkaConnection;
+use crate::sink::kafka::SinkError;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub pipeline: String,
+    pub slot: String,
+    /// The initial snapshot was completely delivered.
+    pub snapshot_done: bool,
+    /// The slot's consistent point when the snapshot was taken.
+    pub snapshot_lsn: Option<u64>,
+    /// Every change committed at or before this position is in Kafka.
+    pub lsn: Option<u64>,
+    pub messages: u64,
+    pub updated_ms: i64,
+}
+
+impl Progress {
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// The last progress record for `pipeline`, reading the topic from start to end (it is
+/// compacted, so this is small). `None` when the topic or the record does not exist.
+pub fn load(
+    kafka: &KafkaConnection,
+    topic: &str,
+    pipeline: &str,
+) -> Result<Option<Progress>, SinkError> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", "cdcql-offsets-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false");
+    for (k, v) in &kafka.client_options {
+        // Producer-only settings would make the consumer refuse to start.
+        if !is_producer_only(k) {
+            config.set(k, v);
+        }
+    }
+    let consumer: BaseConsumer = config.create().map_err(SinkError::Config)?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(SinkError::Config)?;
+    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(None);
+    };
+    if t.error().is_some() || t.partitions().is_empty() {
+        return Ok(None);
+    }
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining = 0usize;
+    let mut highs = Vec::new();
+    for p in t.partitions() {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+            .map_err(SinkError::Config)?;
+        if high > low {
+            assignment
+                .add_partition_offset(topic, p.id(), Offset::Beginning)
+                .map_err(SinkError::Config)?;
+            remaining += 1;
+            highs.push((p.id(), high));
+        }
+    }
+    if remaining == 0 {
+        return Ok(None);
+    }
+    consumer.assign(&assignment).map_err(SinkError::Config)?;
+    let mut last: Option<Progress> = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut done: Vec<i32> = Vec::new();
+    while done.len() < highs.len() {
+        if std::time::Instant::now() > deadline {
+            return Err(SinkError::Offsets(format!(
+                "timed out reading progress records from {topic}"
+            )));
+        }
+        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let msg = msg.map_err(SinkError::Config)?;
+        if msg.key() == Some(pipeline.as_bytes()) {
+            last = match msg.payload() {
+                None => None,
+                Some(p) => Some(serde_json::from_slice(p).map_err(|e| {
+                    SinkError::Offsets(format!(
+                        "unreadable progress record for pipeline `{pipeline}` in {topic}: {e}"
+                    ))
+                })?),
+            };
+        }
+        if let Some((_, high)) = highs.iter().find(|(p, _)| *p == msg.partition()) {
+            if msg.offset() + 1 >= *high && !done.contains(&msg.partition()) {
+                done.push(msg.partition());
+            }
+        }
+    }
+    Ok(last)
+}
+
+fn is_producer_only(key: &str) -> bool {
+    key.starts_with("linger")
+        || key.starts_with("batch.")
+        || key.starts_with("queue.buffering")
+        || key.starts_with("compression")
+        || key == "acks"
+        || key.starts_with("enable.idempotence")
+        || key.starts_with("transactional")
+        || key.starts_with("message.send")
+        || key == "partitioner"
+}

@@ -1,0 +1,330 @@
+//! The logical replication side of Postgres: checks, publication and slot lifecycle, and the
+//! replication session (slot creation with an exported snapshot, then streaming).
+//!
+//! Handoff: the slot is created on the replication session with `EXPORT_SNAPSHOT`; the
+//! snapshot transaction imports that snapshot (`SET TRANSACTION SNAPSHOT`), so it sees
+//! exactly the commits before the slot's consistent point, and streaming then starts at that
+//! point. The session stays idle in between, which keeps the exported snapshot valid.
+
+use std::time::Duration;
+
+use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, TlsConfig};
+use tokio_postgres::Client;
+
+use super::snapshot::parse_lsn;
+use super::SourceError;
+use crate::catalog::{quote_ident, TableName};
+use crate::plan::{redact_url, Secret};
+
+/// A slot as `pg_replication_slots` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotInfo {
+    pub name: String,
+    pub plugin: Option<String>,
+    pub database: Option<String>,
+    pub active_pid: Option<i32>,
+    pub confirmed_flush_lsn: Option<u64>,
+    pub restart_lsn: Option<u64>,
+    /// WAL the server keeps for this slot (`pg_current_wal_lsn() - restart_lsn`).
+    pub retained_wal_bytes: Option<i64>,
+    /// Changes not yet acknowledged (`pg_current_wal_lsn() - confirmed_flush_lsn`).
+    pub lag_bytes: Option<i64>,
+}
+
+/// A slot just created, with the snapshot that matches its consistent point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedSlot {
+    pub consistent_point: u64,
+    pub snapshot_name: Option<String>,
+}
+
+/// Refuse early, with the fix in the message, when the server cannot do logical replication
+/// for this user.
+pub async fn preflight(client: &Client) -> Result<(), SourceError> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('wal_level'), \
+                    (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user), \
+                    current_setting('max_replication_slots')::int, \
+                    (SELECT count(*)::int FROM pg_replication_slots)",
+            &[],
+        )
+        .await?;
+    let wal_level: String = row.get(0);
+    if wal_level != "logical" {
+        return Err(SourceError::Setup(format!(
+            "Postgres has wal_level = '{wal_level}'; change data capture needs 'logical'. \
+             Run ALTER SYSTEM SET wal_level = logical; and restart Postgres"
+        )));
+    }
+    let can_replicate: Option<bool> = row.get(1);
+    if can_replicate != Some(true) {
+        return Err(SourceError::Setup(
+            "the connection's user lacks the REPLICATION attribute. \
+             Run ALTER ROLE <user> WITH REPLICATION; (as a superuser)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn slot_info(client: &Client, slot: &str) -> Result<Option<SlotInfo>, SourceError> {
+    let row = client
+        .query_opt(
+            "SELECT slot_name::text, plugin::text, database::text, active_pid, \
+                    confirmed_flush_lsn::text, restart_lsn::text, \
+                    pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8, \
+                    pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::int8 \
+             FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await?;
+    Ok(row.map(|r| SlotInfo {
+        name: r.get(0),
+        plugin: r.get(1),
+        database: r.get(2),
+        active_pid: r.get(3),
+        confirmed_flush_lsn: r.get::<_, Option<String>>(4).and_then(|s| parse_lsn(&s)),
+        restart_lsn: r.get::<_, Option<String>>(5).and_then(|s| parse_lsn(&s)),
+        retained_wal_bytes: r.get(6),
+        lag_bytes: r.get(7),
+    }))
+}
+
+/// Create the publication for `tables`, or make an existing one publish exactly them.
+pub async fn ensure_publication(
+    client: &Client,
+    name: &str,
+    tables: &[TableName],
+) -> Result<(), SourceError> {
+    let list = tables
+        .iter()
+        .map(|t| t.quoted())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&name])
+        .await?
+        .is_some();
+    let sql = if !exists {
+        format!("CREATE PUBLICATION {} FOR TABLE {list}", quote_ident(name))
+    } else {
+        let rows = client
+            .query(
+                "SELECT schemaname::text, tablename::text FROM pg_publication_tables \
+                 WHERE pubname = $1",
+                &[&name],
+            )
+            .await?;
+        let mut have: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let mut want: Vec<(String, String)> = tables
+            .iter()
+            .map(|t| (t.schema.clone(), t.name.clone()))
+            .collect();
+        have.sort();
+        want.sort();
+        if have == want {
+            return Ok(());
+        }
+        format!("ALTER PUBLICATION {} SET TABLE {list}", quote_ident(name))
+    };
+    client.batch_execute(&sql).await.map_err(|e| {
+        SourceError::Setup(format!(
+            "cannot {} publication `{name}`: {}. The user needs to own the tables (or the \
+             publication); alternatively, have an administrator run: {sql}",
+            if exists { "update" } else { "create" },
+            db_message(&e)
+        ))
+    })?;
+    Ok(())
+}
+
+/// Per table: the replica identity (`d`, `n`, `f`, `i`) and the columns it sends as the old
+/// key under DEFAULT/INDEX.
+pub async fn replica_identity(
+    client: &Client,
+    table: &TableName,
+) -> Result<(u8, Vec<String>), SourceError> {
+    let row = client
+        .query_one(
+            "SELECT c.relreplident::text, \
+               coalesce((SELECT array_agg(a.attname::text ORDER BY k.ord) \
+                 FROM pg_index i \
+                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                 WHERE i.indrelid = c.oid AND \
+                   ((c.relreplident = 'd' AND i.indisprimary) OR \
+                    (c.relreplident = 'i' AND i.indisreplident))), '{}') \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2",
+            &[&table.schema, &table.name],
+        )
+        .await?;
+    let ident: String = row.get(0);
+    Ok((ident.bytes().next().unwrap_or(b'd'), row.get(1)))
+}
+
+pub async fn set_replica_identity_full(
+    client: &Client,
+    table: &TableName,
+) -> Result<(), SourceError> {
+    let sql = format!("ALTER TABLE {} REPLICA IDENTITY FULL", table.quoted());
+    client.batch_execute(&sql).await.map_err(|e| {
+        SourceError::Setup(format!(
+            "cannot set REPLICA IDENTITY FULL on {table}: {}; run `{sql}` as the table owner",
+            db_message(&e)
+        ))
+    })
+}
+
+/// Drop the slot (if present and not in use) and the publication (if present).
+pub async fn drop_slot_and_publication(
+    client: &Client,
+    slot: &str,
+    publication: &str,
+) -> Result<(bool, bool), SourceError> {
+    let mut dropped_slot = false;
+    if let Some(info) = slot_info(client, slot).await? {
+        if let Some(pid) = info.active_pid {
+            return Err(SourceError::Setup(format!(
+                "slot `{slot}` is in use by a running pipeline (backend pid {pid}); stop it first"
+            )));
+        }
+        client
+            .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+            .await?;
+        dropped_slot = true;
+    }
+    let dropped_pub = client
+        .query_opt(
+            "SELECT 1 FROM pg_publication WHERE pubname = $1",
+            &[&publication],
+        )
+        .await?
+        .is_some();
+    if dropped_pub {
+        client
+            .batch_execute(&format!("DROP PUBLICATION {}", quote_ident(publication)))
+            .await?;
+    }
+    Ok((dropped_slot, dropped_pub))
+}
+
+fn db_message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// A replication connection, before and after `START_REPLICATION`.
+pub struct ReplicationSession {
+    pub client: ReplicationClient,
+    pub created: Option<CreatedSlot>,
+}
+
+pub struct SessionRequest<'a> {
+    pub url: &'a Secret,
+    pub slot: &'a str,
+    pub publication: &'a str,
+    /// Create the slot first; with `export_snapshot`, keep its snapshot for the initial read.
+    pub create: bool,
+    pub export_snapshot: bool,
+}
+
+/// Open the replication connection (not streaming yet: call [`ReplicationSession::start`]).
+pub async fn open(req: SessionRequest<'_>) -> Result<ReplicationSession, SourceError> {
+    let cfg = replication_config(req.url, req.slot, req.publication)?;
+    let redacted = redact_url(req.url.expose());
+    let mut client = ReplicationClient::connect_gated(cfg)
+        .await
+        .map_err(|e| SourceError::Replication(format!("connecting to {redacted}: {e}")))?;
+    let mut created = None;
+    if req.create {
+        let sql = format!(
+            "CREATE_REPLICATION_SLOT {} LOGICAL pgoutput {}",
+            quote_ident(req.slot),
+            if req.export_snapshot {
+                "EXPORT_SNAPSHOT"
+            } else {
+                "NOEXPORT_SNAPSHOT"
+            }
+        );
+        let rows = client.simple_query(&sql).await.map_err(|e| {
+            let text = e.to_string();
+            let hint = if text.contains("all replication slots are in use") {
+                " (raise max_replication_slots, or drop unused slots: SELECT slot_name FROM pg_replication_slots)"
+            } else {
+                ""
+            };
+            SourceError::Replication(format!("creating slot `{}`: {text}{hint}", req.slot))
+        })?;
+        let row = rows
+            .into_iter()
+            .next()
+            .ok_or_else(|| SourceError::Protocol("CREATE_REPLICATION_SLOT returned no row".into()))?;
+        let text = |i: usize| -> Option<String> {
+            row.get(i)
+                .and_then(|v| v.as_ref())
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
+        let point = text(1)
+            .and_then(|s| parse_lsn(&s))
+            .ok_or_else(|| SourceError::Protocol("slot without consistent point".into()))?;
+        created = Some(CreatedSlot {
+            consistent_point: point,
+            snapshot_name: text(2),
+        });
+    }
+    Ok(ReplicationSession { client, created })
+}
+
+impl ReplicationSession {
+    /// `START_REPLICATION`: from here on the exported snapshot is gone.
+    pub async fn start(&mut self) -> Result<(), SourceError> {
+        self.client
+            .start()
+            .await
+            .map_err(|e| SourceError::Replication(e.to_string()))?;
+        self.client
+            .wait_started()
+            .await
+            .map_err(|e| SourceError::Replication(format!("starting replication: {e}")))
+    }
+}
+
+fn replication_config(
+    url: &Secret,
+    slot: &str,
+    publication: &str,
+) -> Result<ReplicationConfig, SourceError> {
+    let cfg: tokio_postgres::Config = url.expose().parse().map_err(|e| {
+        SourceError::Setup(format!(
+            "cannot read the Postgres URL {}: {e}",
+            redact_url(url.expose())
+        ))
+    })?;
+    let host = match cfg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.to_string_lossy().into_owned(),
+        None => "localhost".into(),
+    };
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    let user = cfg.get_user().unwrap_or("postgres").to_string();
+    let password = cfg
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_default();
+    let database = cfg.get_dbname().unwrap_or(&user).to_string();
+    Ok(
+        ReplicationConfig::new(host, user, password, database, slot, publication)
+            .with_port(port)
+            .with_tls(TlsConfig::disabled())
+            .with_binary(true)
+            .with_start_lsn(Lsn(0))
+            .with_status_interval(Duration::from_secs(1))
+            .with_wakeup_interval(Duration::from_secs(10))
+            .with_buffer_size(16_384)
+            .with_application_name("cdcql"),
+    )
+}
