@@ -18,7 +18,11 @@ use cdcql::plan::{plan_script, postgres_urls};
 fn diagnostic(path: &Path) -> Result<String, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(path).expect("read case");
-    let name = path.strip_prefix(root).unwrap_or(path).display().to_string();
+    let name = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string();
     let file = SourceFile::new(name, text);
     // Tests never see the real environment.
     let script = match parse_with_env(&file, &|_| None) {

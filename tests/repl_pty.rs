@@ -301,11 +301,15 @@ fn repl_session_through_a_terminal() -> Result<()> {
 
     p.send("\\q\r").map_err(|e| anyhow!("{e}"))?;
     p.flush().map_err(|e| anyhow!("{e}"))?;
-    p.exp_eof().map_err(|e| anyhow!("the REPL did not end on \\q: {e}"))?;
+    p.exp_eof()
+        .map_err(|e| anyhow!("the REPL did not end on \\q: {e}"))?;
 
     let history = std::fs::read_to_string(dir.join("history"))?;
     assert!(history.contains("EXPLAIN rp;"), "history:\n{history}");
-    assert!(history.contains("PREVIEW rp LIMIT 3;"), "history:\n{history}");
+    assert!(
+        history.contains("PREVIEW rp LIMIT 3;"),
+        "history:\n{history}"
+    );
     Ok(())
 }
 
@@ -313,7 +317,12 @@ fn repl_session_through_a_terminal() -> Result<()> {
 fn ctrl_c_stops_a_running_apply() -> Result<()> {
     let pg_url = env_or("PG_URL", DEFAULT_PG_URL);
     let brokers = env_or("KAFKA_BROKERS", DEFAULT_BROKERS);
-    let broker = brokers.split(',').next().unwrap_or(&brokers).trim().to_string();
+    let broker = brokers
+        .split(',')
+        .next()
+        .unwrap_or(&brokers)
+        .trim()
+        .to_string();
     if !services(&[("Postgres", pg_addr(&pg_url)), ("Kafka", broker)])? {
         return Ok(());
     }
@@ -349,7 +358,8 @@ fn ctrl_c_stops_a_running_apply() -> Result<()> {
     )?;
     let mut p = spawn_repl(&dir, &pg_url, &brokers, &[&file])?;
     p.exp_string(PROMPT).map_err(|e| anyhow!("{e}"))?;
-    p.send("APPLY big SNAPSHOT ONLY;\r").map_err(|e| anyhow!("{e}"))?;
+    p.send("APPLY big SNAPSHOT ONLY;\r")
+        .map_err(|e| anyhow!("{e}"))?;
     p.flush().map_err(|e| anyhow!("{e}"))?;
     std::thread::sleep(Duration::from_secs(2));
     p.send_control('c').map_err(|e| anyhow!("{e}"))?;

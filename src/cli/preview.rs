@@ -80,7 +80,7 @@ struct TableRows {
 /// and describe the messages. Postgres is only read, Kafka is at most asked for metadata.
 pub async fn preview(plan: &PipelinePlan, opts: &PreviewOptions) -> Result<String, PreviewError> {
     let client = postgres::connect(&plan.postgres.url).await?;
-    let real_point = snapshot::begin(&client).await?;
+    let real_point = snapshot::begin(&client, None).await?;
     let point = opts.point.unwrap_or(real_point);
     let mut rows = Vec::new();
     for t in &plan.tables {
@@ -120,6 +120,7 @@ pub async fn preview(plan: &PipelinePlan, opts: &PreviewOptions) -> Result<Strin
             ChangeBatch {
                 ops: vec![Op::Read; n],
                 before: None,
+                before_valid: None,
                 after: Some(batch),
                 position: SourcePosition {
                     ts_us: point.ts_us,
@@ -367,8 +368,13 @@ fn describe_table(
     // What the partitioner hashes: the key bytes as they would be sent.
     let (count, count_note) = partition_count(plan, &t.topic, broker);
     let mut wire_keys = EncodedColumn::default();
-    if let (Some(k), Some(schema), Encoding::Json { schemas: with_schema }) =
-        (&records.key, &schemas.key, &plan.encoding)
+    if let (
+        Some(k),
+        Some(schema),
+        Encoding::Json {
+            schemas: with_schema,
+        },
+    ) = (&records.key, &schemas.key, &plan.encoding)
     {
         JsonEncoder::new(schema, *with_schema).encode(k, &mut wire_keys)?;
     }
@@ -676,12 +682,18 @@ mod tests {
             (b"foobar", -790332482),
             (b"a-little-bit-long-string", -985981536),
             (b"a-little-bit-longer-string", -1486304829),
-            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58897971,
+            ),
             (b"abc", 479470107),
         ] {
             assert_eq!(murmur2(data), want, "{}", String::from_utf8_lossy(data));
         }
-        assert_eq!(key_partition(b"foobar", 50), (-790332482i32 & 0x7fffffff) as usize % 50);
+        assert_eq!(
+            key_partition(b"foobar", 50),
+            (-790332482i32 & 0x7fffffff) as usize % 50
+        );
     }
 
     #[test]
@@ -695,7 +707,8 @@ mod tests {
 
     #[test]
     fn splits_top_level_fields() {
-        let got = top_level_fields(br#"{"id":1,"a,b":"x,\"y","s":{"scale":2,"value":"AQ=="},"n":null}"#);
+        let got =
+            top_level_fields(br#"{"id":1,"a,b":"x,\"y","s":{"scale":2,"value":"AQ=="},"n":null}"#);
         assert_eq!(
             got,
             vec![

@@ -2,6 +2,10 @@
 //! `DROP`, `\help`, `\q`), read from one typed statement. `CREATE ...` goes to the real parser
 //! instead; anything else is a mistake reported with a caret like a parse error.
 
+// A diagnostic carries its source text for rendering; there is at most one per typed
+// statement, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 use crate::parse::{SourceFile, Span};
 use crate::report::SourceDiagnostic;
 
@@ -24,8 +28,14 @@ pub enum Command {
     ShowTables,
     Describe(Name),
     Explain(Name),
-    Preview { pipeline: Name, limit: usize },
-    Apply { pipeline: Name, snapshot_only: bool },
+    Preview {
+        pipeline: Name,
+        limit: usize,
+    },
+    Apply {
+        pipeline: Name,
+        snapshot_only: bool,
+    },
     Status,
     DropPipeline(Name),
     DropConnection(Name),
@@ -306,7 +316,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }
@@ -390,13 +404,19 @@ mod tests {
         assert_eq!(ok("\\q"), Command::Quit);
         assert_eq!(ok("\\help"), Command::Help);
         assert_eq!(ok("create pipeline x"), Command::Create);
-        assert_eq!(ok("DROP PIPELINE shop;"), Command::DropPipeline(name("shop")));
+        assert_eq!(
+            ok("DROP PIPELINE shop;"),
+            Command::DropPipeline(name("shop"))
+        );
     }
 
     #[test]
     fn mistakes_point_at_the_token() {
         let e = cmd("SHOW PIPLINES;").unwrap_err();
-        assert!(e.contains("expected CONNECTIONS or PIPELINES or TABLES, found `PIPLINES`"), "{e}");
+        assert!(
+            e.contains("expected CONNECTIONS or PIPELINES or TABLES, found `PIPLINES`"),
+            "{e}"
+        );
         assert!(e.contains("did you mean `PIPELINES`?"), "{e}");
         assert!(e.contains("input:1:6"), "{e}");
         let e = cmd("PREVIEW shop LIMIT many;").unwrap_err();
@@ -404,6 +424,9 @@ mod tests {
         let e = cmd("EXPLAN shop;").unwrap_err();
         assert!(e.contains("did you mean `EXPLAIN`?"), "{e}");
         let e = cmd("EXPLAIN shop extra;").unwrap_err();
-        assert!(e.contains("expected the end of the statement, found `extra`"), "{e}");
+        assert!(
+            e.contains("expected the end of the statement, found `extra`"),
+            "{e}"
+        );
     }
 }

@@ -18,7 +18,8 @@ use super::session::Completions;
 use crate::catalog::quote_ident;
 use crate::parse::ConnectionKind;
 
-/// The pipeline options of `WITH (...)` (the planner's list; kept in step by hand).
+/// The pipeline options of `WITH (...)`: the planner's list, copied (a test checks that the
+/// two agree).
 const PIPELINE_OPTIONS: &[&str] = &[
     "json_schemas",
     "tombstones",
@@ -34,6 +35,13 @@ const PIPELINE_OPTIONS: &[&str] = &[
     "hstore_handling",
     "money_fraction_digits",
     "unknown_types",
+    "slot_name",
+    "publication_name",
+    "replica_identity",
+    "unavailable_value_placeholder",
+    "heartbeat_interval",
+    "heartbeat_topic",
+    "offsets_topic",
     "partitions",
     "replication_factor",
     "cleanup_policy",
@@ -49,8 +57,25 @@ const QUERY_KEYWORDS: &[&str] = &[
 
 /// Keywords of CREATE statements.
 const CREATE_KEYWORDS: &[&str] = &[
-    "CONNECTION", "PIPELINE", "TO", "POSTGRES", "KAFKA", "FROM", "INTO", "TOPIC", "KEY",
-    "FORMAT", "JSON", "AVRO", "ENVELOPE", "DEBEZIUM", "NATIVE", "WITH", "AS", "SELECT", "TABLES",
+    "CONNECTION",
+    "PIPELINE",
+    "TO",
+    "POSTGRES",
+    "KAFKA",
+    "FROM",
+    "INTO",
+    "TOPIC",
+    "KEY",
+    "FORMAT",
+    "JSON",
+    "AVRO",
+    "ENVELOPE",
+    "DEBEZIUM",
+    "NATIVE",
+    "WITH",
+    "AS",
+    "SELECT",
+    "TABLES",
 ];
 
 pub struct ReplHelper {
@@ -183,9 +208,7 @@ pub fn complete(data: &Completions, line: &str, pos: usize) -> (usize, Vec<Pair>
             ("DROP", "CONNECTION", 2) => {
                 names.extend(data.connections.iter().map(|(n, _)| n.clone()))
             }
-            ("EXPLAIN" | "PREVIEW" | "APPLY", _, 1) => {
-                names.extend(data.pipelines.iter().cloned())
-            }
+            ("EXPLAIN" | "PREVIEW" | "APPLY", _, 1) => names.extend(data.pipelines.iter().cloned()),
             ("PREVIEW", _, 2) => keywords.push("LIMIT"),
             ("APPLY", _, 2) => keywords.push("SNAPSHOT"),
             ("APPLY", "SNAPSHOT", 3) => keywords.push("ONLY"),
@@ -234,7 +257,9 @@ pub fn complete(data: &Completions, line: &str, pos: usize) -> (usize, Vec<Pair>
 
 /// Byte offset in the line where the current statement's tokens start.
 fn stmt_start_offset(before: &str, stmt_start: usize) -> usize {
-    tokens(before).get(stmt_start).map_or(before.len(), |t| t.start)
+    tokens(before)
+        .get(stmt_start)
+        .map_or(before.len(), |t| t.start)
 }
 
 /// True when the last `(` opened after `word` is still open.
@@ -289,10 +314,9 @@ fn table_after_from(line: &str, from: usize) -> Option<(Option<String>, String)>
             }
             let is_dot = toks.get(i + 2).is_some_and(|d| text(d) == ".");
             return match (is_dot, toks.get(i + 3)) {
-                (true, Some(table)) => Some((
-                    Some(ident_value(text(name))),
-                    ident_value(text(table)),
-                )),
+                (true, Some(table)) => {
+                    Some((Some(ident_value(text(name))), ident_value(text(table))))
+                }
                 _ => Some((None, ident_value(text(name)))),
             };
         }
@@ -359,7 +383,10 @@ mod tests {
         assert_eq!(cands("SHOW p"), vec!["pipelines"]);
         assert_eq!(cands("CREATE PIPELINE x FROM "), vec!["pg"]);
         assert_eq!(cands("CREATE PIPELINE x FROM pg INTO "), vec!["bus"]);
-        assert_eq!(cands("CREATE PIPELINE x FROM pg INTO bus TOPIC 't' FORMAT "), vec!["AVRO", "JSON"]);
+        assert_eq!(
+            cands("CREATE PIPELINE x FROM pg INTO bus TOPIC 't' FORMAT "),
+            vec!["AVRO", "JSON"]
+        );
         assert_eq!(
             cands("CREATE PIPELINE x FROM pg INTO bus TOPIC 't' FORMAT JSON ENVELOPE DEBEZIUM AS SELECT id FROM pub"),
             vec!["public.customers", "public.orders"]
@@ -390,5 +417,43 @@ mod tests {
         assert_eq!(&line[start..pos], "am");
         let c: Vec<String> = c.into_iter().map(|p| p.replacement).collect();
         assert_eq!(c, vec!["amount"]);
+    }
+
+    /// The planner names its valid options when it meets an unknown one: they must be the
+    /// ones completion offers.
+    #[test]
+    fn pipeline_options_match_the_planner() {
+        use std::collections::BTreeMap;
+
+        use crate::catalog::Catalog;
+        use crate::parse::{parse_with_env, SourceFile};
+        use crate::plan::{plan_script, postgres_urls};
+
+        let file = SourceFile::new(
+            "t.sql",
+            "CREATE CONNECTION pg TO POSTGRES (url = 'postgres://h/db');\n\
+             CREATE CONNECTION k TO KAFKA (brokers = 'h:9092');\n\
+             CREATE PIPELINE p FROM pg INTO k TOPIC 't' FORMAT JSON ENVELOPE DEBEZIUM\n\
+             WITH (no_such_option = 1) TABLES (public.t);",
+        );
+        let script = parse_with_env(&file, &|_| None).expect("parses");
+        let catalog =
+            Catalog::from_ddl_like("database db\ntable public.t\n  id integer primary key\n")
+                .expect("catalog");
+        let catalogs: BTreeMap<String, Catalog> = postgres_urls(&script)
+            .into_iter()
+            .map(|(n, _)| (n, catalog.clone()))
+            .collect();
+        let err = plan_script(&file, &script, &catalogs).expect_err("unknown option");
+        let help = err.0.help.clone().expect("help lists the options");
+        let listed = help
+            .split("valid options for a pipeline:")
+            .nth(1)
+            .expect("the list");
+        let mut planner: Vec<&str> = listed.split(',').map(str::trim).collect();
+        let mut ours = PIPELINE_OPTIONS.to_vec();
+        planner.sort_unstable();
+        ours.sort_unstable();
+        assert_eq!(ours, planner);
     }
 }

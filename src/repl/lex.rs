@@ -49,7 +49,10 @@ pub fn tokens(text: &str) -> Vec<Tok> {
             i += c.len_utf8();
             continue;
         } else if text[i..].starts_with("--") {
-            (text[i..].find('\n').map_or(text.len(), |n| i + n), Kind::Comment)
+            (
+                text[i..].find('\n').map_or(text.len(), |n| i + n),
+                Kind::Comment,
+            )
         } else if text[i..].starts_with("/*") {
             block_comment(text, i)
         } else if c == '\'' {
@@ -160,7 +163,9 @@ pub fn split(text: &str) -> Split {
         let s = &text[t.start..t.end];
         if start.is_none() && s == "\\" {
             // A backslash command runs to the end of its line.
-            let end = text[t.start..].find('\n').map_or(text.len(), |n| t.start + n);
+            let end = text[t.start..]
+                .find('\n')
+                .map_or(text.len(), |n| t.start + n);
             statements.push((t.start, end));
             while i < toks.len() && toks[i].start < end {
                 i += 1;
@@ -192,14 +197,20 @@ pub fn split(text: &str) -> Split {
 /// True when nothing in `text` is unfinished (a statement without its `;`, an open string or
 /// comment): Enter then runs what is there, if anything.
 pub fn is_complete(text: &str) -> bool {
-    let unclosed = tokens(text).last().is_some_and(|t| t.kind == Kind::Unclosed);
+    let unclosed = tokens(text)
+        .last()
+        .is_some_and(|t| t.kind == Kind::Unclosed);
     split(text).unfinished.is_none() && !unclosed
 }
 
 /// The bare words that end the REPL without a `;`, as in psql.
 pub fn is_quit_word(text: &str) -> bool {
     matches!(
-        text.trim().trim_end_matches(';').trim().to_ascii_lowercase().as_str(),
+        text.trim()
+            .trim_end_matches(';')
+            .trim()
+            .to_ascii_lowercase()
+            .as_str(),
         "quit" | "exit"
     )
 }
@@ -252,7 +263,10 @@ mod tests {
 
     #[test]
     fn backslash_commands_end_at_the_line() {
-        assert_eq!(parts("\\q\nSHOW PIPELINES;"), vec!["\\q", "SHOW PIPELINES;"]);
+        assert_eq!(
+            parts("\\q\nSHOW PIPELINES;"),
+            vec!["\\q", "SHOW PIPELINES;"]
+        );
     }
 
     #[test]

@@ -272,12 +272,19 @@ impl Session {
                     redact_url(&option("url")),
                     self.catalogs
                         .get(&c.name.value)
-                        .map(|cat| format!("database {}, {} table(s)", cat.database, cat.tables.len()))
+                        .map(|cat| {
+                            format!("database {}, {} table(s)", cat.database, cat.tables.len())
+                        })
                         .unwrap_or_default(),
                 ),
                 ConnectionKind::Kafka => ("KAFKA", option("brokers"), String::new()),
             };
-            rows.push(vec![c.name.value.clone(), kind.to_string(), address, catalog]);
+            rows.push(vec![
+                c.name.value.clone(),
+                kind.to_string(),
+                address,
+                catalog,
+            ]);
         }
         if rows.len() == 1 {
             return "no connections yet: CREATE CONNECTION name TO POSTGRES (url = '...');\n"
@@ -564,7 +571,11 @@ impl Session {
             return Err(render(&SourceDiagnostic::new(
                 file,
                 name.span,
-                format!("connection `{}` is used by pipeline(s) {}", name.name, users.join(", ")),
+                format!(
+                    "connection `{}` is used by pipeline(s) {}",
+                    name.name,
+                    users.join(", ")
+                ),
                 "still in use",
                 Some("DROP PIPELINE those first".to_string()),
             )));
@@ -650,10 +661,7 @@ async fn plan_entries(
     let file = SourceFile::new("session", text);
     let remap = |d: &SourceDiagnostic| -> String {
         let span = d.span();
-        let owner = layout
-            .iter()
-            .rev()
-            .find(|(start, _)| *start <= span.start);
+        let owner = layout.iter().rev().find(|(start, _)| *start <= span.start);
         match owner {
             Some((start, e)) if span.start <= start + e.text().len() => {
                 let shift = |p: usize| (e.span.start + (p - start)).min(e.span.end);
