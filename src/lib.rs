@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod parse;
 pub mod plan;
 pub mod registry;
+pub mod repl;
 pub mod report;
 pub mod runtime;
 pub mod sink;

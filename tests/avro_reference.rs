@@ -111,6 +111,7 @@ fn reference_insert(plan: &PipelinePlan, env: &DebeziumTable) -> Records {
         },
         snapshot_marks: None,
         lsns: None,
+        before_valid: None,
     };
     env.records(&change, 1_705_314_600_456_789_012).unwrap()
 }
@@ -253,6 +254,7 @@ fn a_delete_is_followed_by_a_tombstone_without_bytes() {
         },
         snapshot_marks: None,
         lsns: None,
+        before_valid: None,
     };
     let records = env.records(&change, 0).unwrap();
     let schemas = env.schemas();
@@ -314,6 +316,7 @@ fn varied_changes(plan: &PipelinePlan) -> Vec<ChangeBatch> {
                     .collect(),
             ),
             lsns: None,
+            before_valid: None,
         },
         ChangeBatch {
             ops: vec![Op::Create, Op::Create],
@@ -322,6 +325,7 @@ fn varied_changes(plan: &PipelinePlan) -> Vec<ChangeBatch> {
             position: pos(1_705_314_600_123_456, Some(555), Some(24_023_128)),
             snapshot_marks: None,
             lsns: None,
+            before_valid: None,
         },
         ChangeBatch {
             ops: vec![Op::Update],
@@ -330,6 +334,7 @@ fn varied_changes(plan: &PipelinePlan) -> Vec<ChangeBatch> {
             position: pos(1_705_314_601_000_000, Some(556), Some(24_023_300)),
             snapshot_marks: None,
             lsns: None,
+            before_valid: None,
         },
         ChangeBatch {
             ops: vec![Op::Delete, Op::Delete],
@@ -338,6 +343,7 @@ fn varied_changes(plan: &PipelinePlan) -> Vec<ChangeBatch> {
             position: pos(1_705_314_602_000_000, Some(557), Some(24_023_400)),
             snapshot_marks: None,
             lsns: None,
+            before_valid: None,
         },
     ]
 }
@@ -520,6 +526,7 @@ fn value_encoding_throughput() {
         },
         snapshot_marks: None,
         lsns: None,
+        before_valid: None,
     };
     let records = env.records(&change, 0).unwrap();
     let avro = avro_encoder(&plan.encoding, &env.schemas().value, VALUE_ID);

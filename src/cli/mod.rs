@@ -1,8 +1,10 @@
-//! Command line: `apply`, `status`, `drop`, `validate`, `explain`. Each command loads its files the same way
+//! Command line: `apply`, `status`, `drop`, `validate`, `explain`, `preview`, `repl`. Each
+//! command loads its files the same way
 //! (read → parse → read the catalog through each Postgres connection → plan), then acts.
 
 mod apply;
 mod explain;
+pub mod preview;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,6 +56,20 @@ pub enum Command {
         file: PathBuf,
         /// Only this pipeline.
         pipeline: Option<String>,
+    },
+    /// Show the messages a pipeline would produce for the first rows of each table.
+    /// Reads Postgres in a read-only transaction; sends nothing to Kafka.
+    Preview {
+        file: PathBuf,
+        pipeline: String,
+        /// Rows per table.
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+    },
+    /// Interactive session: type CREATE statements, EXPLAIN, PREVIEW and APPLY pipelines.
+    Repl {
+        /// Files whose statements start the session.
+        files: Vec<PathBuf>,
     },
 }
 
@@ -159,6 +175,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Preview {
+            file,
+            pipeline,
+            limit,
+        } => {
+            let loaded = load(&file).await?;
+            let selected = select(&loaded.plans, Some(&pipeline))?;
+            for p in selected {
+                let shown = preview::preview(p, &preview::PreviewOptions::new(limit))
+                    .await
+                    .map_err(|e| CliError::Runtime(format!("pipeline {}: {e}", p.name)))?;
+                print!("{shown}");
+            }
+            Ok(())
+        }
+        Command::Repl { files } => crate::repl::run(&files).await,
     }
 }
 

@@ -119,14 +119,6 @@ impl Encoder {
         }
     }
 
-    /// The registry schema id to frame messages with (Avro only).
-    pub fn set_schema_id(&mut self, _id: u32) {}
-
-    /// The schema to register, for encodings that use a registry.
-    pub fn avro_schema(&self) -> Option<&str> {
-        None
-    }
-
     /// Encode every row; rows that are null (tombstones) become `None`.
     pub fn encode(&self, rows: &StructArray, out: &mut EncodedColumn) -> Result<(), EncodeError> {
         match self {

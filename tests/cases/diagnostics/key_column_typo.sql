@@ -1,0 +1,7 @@
+-- KEY names a column that is not in the output.
+CREATE CONNECTION shop_pg TO POSTGRES (url = 'postgres://postgres@127.0.0.1:5432/shop');
+CREATE CONNECTION bus TO KAFKA (brokers = '127.0.0.1:9092');
+CREATE PIPELINE shop FROM shop_pg INTO bus TOPIC 'shop.{table}'
+    KEY (customer)
+    FORMAT JSON ENVELOPE DEBEZIUM
+    AS SELECT id, customer_id, amount FROM public.orders;

@@ -1,0 +1,6 @@
+-- A string in WHERE never closed.
+CREATE CONNECTION shop_pg TO POSTGRES (url = 'postgres://postgres@127.0.0.1:5432/shop');
+CREATE CONNECTION bus TO KAFKA (brokers = '127.0.0.1:9092');
+CREATE PIPELINE shop FROM shop_pg INTO bus TOPIC 'shop.{table}'
+    FORMAT JSON ENVELOPE DEBEZIUM
+    AS SELECT id, amount FROM public.orders WHERE status <> 'test;
