@@ -10,103 +10,10 @@ mod support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use support::*;
-
-struct Cdcql {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Cdcql {
-    fn start(
-        root: &Path,
-        file: &Path,
-        env: &[(&str, &str)],
-        log: std::path::PathBuf,
-    ) -> Result<Self> {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)?;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdcql"));
-        cmd.current_dir(root)
-            .arg("apply")
-            .arg(file)
-            .env("CDCQL_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Ok(Cdcql {
-            child: cmd.spawn().context("starting cdcql apply")?,
-            log,
-        })
-    }
-
-    fn log_tail(&self) -> String {
-        tail(&std::fs::read(&self.log).unwrap_or_default())
-    }
-
-    /// Fails if cdcql already exited (it must keep streaming).
-    fn expect_running(&mut self) -> Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!("cdcql exited early ({status}):\n{}", self.log_tail());
-        }
-        Ok(())
-    }
-
-    fn kill9(&mut self) -> Result<()> {
-        self.expect_running()?;
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-
-    /// SIGINT, then the process must drain and exit 0.
-    fn interrupt(&mut self, timeout: Duration) -> Result<()> {
-        self.expect_running()?;
-        let pid = self.child.id().to_string();
-        expect_success(
-            "kill -INT",
-            &run(
-                Command::new("kill").args(["-INT", &pid]),
-                Duration::from_secs(5),
-            )?,
-        )?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                if !status.success() {
-                    bail!(
-                        "cdcql exited with {status} after SIGINT:\n{}",
-                        self.log_tail()
-                    );
-                }
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                bail!(
-                    "cdcql did not stop within {timeout:?} of SIGINT:\n{}",
-                    self.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Cdcql {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn python(script: &Path, args: &[&str], timeout: Duration) -> Result<()> {
     let out = run(Command::new("python3").arg(script).args(args), timeout)?;

@@ -135,6 +135,32 @@ pub fn explain(p: &PipelinePlan) -> String {
                 let _ = writeln!(out, "    value schema: {}", s.value.to_connect_json());
             }
         }
+        if let Encoding::Avro(opts) = &p.encoding {
+            let parts = [
+                ("key", s.key.as_ref(), true),
+                ("value", Some(&s.value), false),
+            ];
+            for (what, schema, is_key) in parts {
+                let Some(schema) = schema else { continue };
+                match crate::encode::avro::AvroSchema::from_connect(schema) {
+                    Ok(avro) => {
+                        let subject = crate::registry::subject_name(
+                            opts.subject_strategy,
+                            &t.topic,
+                            is_key,
+                            avro.full_name()
+                                .or(schema.name.as_deref())
+                                .unwrap_or_default(),
+                        );
+                        let _ = writeln!(out, "    avro {what}: subject {subject}");
+                        let _ = writeln!(out, "      {}", avro.canonical());
+                    }
+                    Err(e) => {
+                        let _ = writeln!(out, "    avro {what}: cannot be written in Avro: {e}");
+                    }
+                }
+            }
+        }
     }
     out
 }

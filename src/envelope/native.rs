@@ -50,9 +50,9 @@ impl NativeTable {
             Schema::new(ConnectType::Int64),
         ));
         fields.push(Field::new("__deleted", Schema::new(ConnectType::Boolean)));
-        let value = Schema::new(ConnectType::Struct(fields))
-            .optional(true)
-            .named(format!("{topic}.Value"));
+        // Required, as Debezium's ExtractNewRecordState makes it: a tombstone is a message
+        // without a value, not a null struct, and Avro then writes a plain record.
+        let value = Schema::new(ConnectType::Struct(fields)).named(format!("{topic}.Value"));
         let key = (!plan.key.is_empty()).then(|| {
             Schema::new(ConnectType::Struct(
                 plan.key

@@ -26,12 +26,11 @@ impl<'a> OptionReader<'a> {
                 continue;
             }
             if !valid.contains(&item.key.as_str()) {
-                let suggestion = super::closest(&item.key, valid.iter().copied());
-                let mut help = match suggestion {
-                    Some(s) => format!("did you mean `{s}`? "),
-                    None => String::new(),
+                // A close match is the whole answer; otherwise list what is valid.
+                let mut help = match super::closest(&item.key, valid.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("valid options for {what}: {}", valid.join(", ")),
                 };
-                help.push_str(&format!("valid options for {what}: {}", valid.join(", ")));
                 if pass_through {
                     help.push_str(
                         "; quote a key ('linger.ms' = '5') to pass it to librdkafka unchanged",

@@ -4,8 +4,9 @@
 
 use std::io::Read;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -244,6 +245,139 @@ impl Drop for Cleanup {
                 eprintln!("warning: could not drop replication slot {slot}: {e:#}");
             }
         }
+    }
+}
+
+/// A running `cdcql apply`, its output appended to a log file; killed when dropped.
+pub struct Cdcql {
+    pub child: Child,
+    pub log: std::path::PathBuf,
+}
+
+impl Cdcql {
+    pub fn start(
+        root: &Path,
+        file: &Path,
+        env: &[(&str, &str)],
+        log: std::path::PathBuf,
+    ) -> Result<Self> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdcql"));
+        cmd.current_dir(root)
+            .arg("apply")
+            .arg(file)
+            .env("CDCQL_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Ok(Cdcql {
+            child: cmd.spawn().context("starting cdcql apply")?,
+            log,
+        })
+    }
+
+    pub fn log_tail(&self) -> String {
+        tail(&std::fs::read(&self.log).unwrap_or_default())
+    }
+
+    /// Fails if cdcql already exited (it must keep streaming).
+    pub fn expect_running(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("cdcql exited early ({status}):\n{}", self.log_tail());
+        }
+        Ok(())
+    }
+
+    pub fn kill9(&mut self) -> Result<()> {
+        self.expect_running()?;
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// SIGINT, then the process must drain and exit 0.
+    pub fn interrupt(&mut self, timeout: Duration) -> Result<()> {
+        self.expect_running()?;
+        let pid = self.child.id().to_string();
+        expect_success(
+            "kill -INT",
+            &run(
+                Command::new("kill").args(["-INT", &pid]),
+                Duration::from_secs(5),
+            )?,
+        )?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!(
+                        "cdcql exited with {status} after SIGINT:\n{}",
+                        self.log_tail()
+                    );
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!(
+                    "cdcql did not stop within {timeout:?} of SIGINT:\n{}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Cdcql {
+    /// Wait until the log contains `needle` `count` times (or fail with the log).
+    pub fn wait_for_log(&mut self, needle: &str, count: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text =
+                String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned();
+            if text.matches(needle).count() >= count {
+                return Ok(());
+            }
+            self.expect_running()?;
+            if Instant::now() > deadline {
+                bail!(
+                    "no `{needle}` in cdcql's log within {timeout:?}:\n{}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Wait for the process to exit on its own; returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "cdcql did not exit within {timeout:?}:\n{}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Cdcql {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
