@@ -55,7 +55,11 @@ pub async fn run(
                 "pipeline {}: starting (slot {}, publication {})",
                 p.name, p.replication.slot, p.replication.publication
             );
-            let r = runtime::run(p, stop, Some(replan)).await;
+            let ctx = runtime::RunContext {
+                replan: Some(replan),
+                metrics: None,
+            };
+            let r = runtime::run(p, stop, ctx).await;
             (p, r)
         }
     });

@@ -5,6 +5,7 @@
 //! acknowledged to Postgres only after every message before it is in Kafka.
 
 pub mod changes;
+pub mod metrics;
 pub mod offsets;
 mod produce;
 mod stream;
@@ -21,8 +22,9 @@ use crate::registry::{RegistryClient, RegistryError};
 use crate::sink::kafka::{KafkaSink, SinkError};
 use crate::source::postgres::snapshot;
 use crate::source::postgres::{self, SourceError};
-use produce::{Shared, TableWork, Work};
-pub use stream::{run, Replanner, RunReport};
+use metrics::{Metrics, Phase};
+use produce::{TableWork, Work};
+pub use stream::{run, Replanner, RunContext, RunReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -83,6 +85,27 @@ fn now_ns() -> i64 {
 /// Snapshot every table of the pipeline into Kafka and wait until all of it is acknowledged
 /// (`--snapshot-only` / `snapshot = 'initial_only'`: no slot, no stream).
 pub async fn run_snapshot(plan: &PipelinePlan) -> Result<SnapshotReport, RuntimeError> {
+    run_snapshot_with(plan, Arc::new(Metrics::new(plan))).await
+}
+
+/// [`run_snapshot`], updating `metrics` as it goes.
+pub async fn run_snapshot_with(
+    plan: &PipelinePlan,
+    shared: Arc<Metrics>,
+) -> Result<SnapshotReport, RuntimeError> {
+    let result = snapshot_only(plan, &shared).await;
+    shared.set_phase(if result.is_ok() {
+        Phase::Stopped
+    } else {
+        Phase::Failed
+    });
+    result
+}
+
+async fn snapshot_only(
+    plan: &PipelinePlan,
+    shared: &Arc<Metrics>,
+) -> Result<SnapshotReport, RuntimeError> {
     let started = Instant::now();
     let client = postgres::connect(&plan.postgres.url).await?;
     let registry = registry_client(plan)?;
@@ -102,7 +125,8 @@ pub async fn run_snapshot(plan: &PipelinePlan) -> Result<SnapshotReport, Runtime
         last_commit_lsn: None,
     };
     let (tx, rx) = mpsc::channel::<Work>(4);
-    let shared = Arc::new(Shared::default());
+    shared.set_phase(Phase::Snapshot);
+    estimate_rows(&client, plan, shared).await;
     let worker_plan = plan.clone();
     let worker_shared = shared.clone();
     let worker = tokio::task::spawn_blocking(move || {
@@ -116,6 +140,10 @@ pub async fn run_snapshot(plan: &PipelinePlan) -> Result<SnapshotReport, Runtime
     let rows_read = read?;
     let mut result = result?;
     snapshot::end(&client).await?;
+    for t in &shared.tables {
+        t.snapshot_done
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     for (t, n) in result.tables.iter_mut().zip(rows_read) {
         t.rows_read = n;
     }
@@ -147,6 +175,23 @@ async fn copy_tables(
         }
     }
     Ok(rows_read)
+}
+
+/// Row estimates for progress displays (`pg_class.reltuples`; -1 when never analysed).
+async fn estimate_rows(client: &tokio_postgres::Client, plan: &PipelinePlan, metrics: &Metrics) {
+    for (t, m) in plan.tables.iter().zip(&metrics.tables) {
+        let row = client
+            .query_opt(
+                "SELECT c.reltuples::int8 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relname = $2",
+                &[&t.table.schema, &t.table.name],
+            )
+            .await;
+        if let Ok(Some(r)) = row {
+            m.estimated_rows
+                .store(r.get::<_, i64>(0), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 fn registry_client(plan: &PipelinePlan) -> Result<Option<RegistryClient>, RuntimeError> {

@@ -3,13 +3,14 @@
 //! source position may be acknowledged: only once every message before it is in Kafka.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, RecordBatch};
 use tokio::sync::{mpsc, oneshot};
 
+use super::metrics::Metrics;
 use super::offsets::Progress;
 use super::{now_ns, RuntimeError, TableReport};
 use crate::connect::Schema;
@@ -47,6 +48,8 @@ pub(crate) struct TableWork {
     key_encoder: Option<Encoder>,
     value_encoder: Encoder,
     topic: String,
+    /// Position of the table in the plan (for per-table counters).
+    index: usize,
     /// Held back one batch so that the table's last snapshot row can be marked.
     pending: Option<RecordBatch>,
     emitted_rows: u64,
@@ -91,6 +94,11 @@ impl TableWork {
             key_encoder,
             value_encoder,
             topic: table.topic.clone(),
+            index: plan
+                .tables
+                .iter()
+                .position(|t| t.table == table.table)
+                .unwrap_or(usize::MAX),
             pending: None,
             emitted_rows: 0,
         })
@@ -140,15 +148,6 @@ fn same_json(a: &str, b: &str) -> bool {
     }
 }
 
-/// Counters shared with the reading side (status, metrics, acknowledgement).
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    /// Highest source position whose changes are all in Kafka.
-    pub acked_lsn: AtomicU64,
-    pub messages: AtomicU64,
-    pub bytes: AtomicU64,
-}
-
 pub(crate) struct WorkerResult {
     pub tables: Vec<TableReport>,
     pub delivered: u64,
@@ -174,7 +173,7 @@ impl Acks {
     fn settle(
         &mut self,
         sink: &mut KafkaSink,
-        shared: &Shared,
+        shared: &Metrics,
         offsets_topic: &str,
     ) -> Result<(), RuntimeError> {
         let below = sink.acknowledged_below()?;
@@ -214,7 +213,7 @@ pub(crate) fn run_worker(
     snapshot_position: Option<SourcePosition>,
     mut rx: mpsc::Receiver<Work>,
     mut sink: KafkaSink,
-    shared: Arc<Shared>,
+    shared: Arc<Metrics>,
 ) -> Result<WorkerResult, RuntimeError> {
     let mut reports: Vec<TableReport> = plan
         .tables
@@ -337,7 +336,7 @@ impl Output {
         w: &mut TableWork,
         change: &ChangeBatch,
         sink: &mut KafkaSink,
-        shared: &Shared,
+        shared: &Metrics,
         report: &mut TableReport,
     ) -> Result<(), RuntimeError> {
         let records = w.envelope.records(change, now_ns())?;
@@ -357,6 +356,19 @@ impl Output {
             Ordering::Relaxed,
         );
         shared.messages.fetch_add(n, Ordering::Relaxed);
+        if let Some(t) = shared.tables.get(w.index) {
+            t.messages.fetch_add(n, Ordering::Relaxed);
+            t.bytes.fetch_add(
+                (self.keys.byte_len() + self.values.byte_len()) as u64,
+                Ordering::Relaxed,
+            );
+            if change.snapshot_marks.is_some() {
+                t.snapshot_rows
+                    .fetch_add(change.len() as u64, Ordering::Relaxed);
+            } else {
+                t.changes.fetch_add(change.len() as u64, Ordering::Relaxed);
+            }
+        }
         report.messages += n;
         if change.snapshot_marks.is_some() {
             w.emitted_rows += change.len() as u64;

@@ -15,9 +15,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::Client;
 
 use super::changes::{map_columns, ShapeChange, TableChanges};
+use super::metrics::{Metrics, Phase};
 use super::offsets::{self, Progress};
-use super::produce::{self, Shared, TableWork, Work};
-use super::{copy_tables, registry_client, run_snapshot, RuntimeError, TableReport, BATCH_ROWS};
+use super::produce::{self, TableWork, Work};
+use super::{copy_tables, estimate_rows, registry_client, RuntimeError, TableReport, BATCH_ROWS};
 use crate::catalog::TableName;
 use crate::envelope::SourcePosition;
 use crate::plan::{Envelope, PipelinePlan, SnapshotMode, TablePlan, TopicSettings};
@@ -32,6 +33,15 @@ use crate::types::PgType;
 pub type Replanner = Box<
     dyn Fn() -> Pin<Box<dyn Future<Output = Result<PipelinePlan, String>> + Send>> + Send + Sync,
 >;
+
+/// What a caller can hand to a run besides the plan.
+#[derive(Default)]
+pub struct RunContext {
+    /// Re-plans the pipeline after a schema change; without one, a change stops the run.
+    pub replan: Option<Replanner>,
+    /// Counters to update (for progress displays and `/metrics`); a private set when `None`.
+    pub metrics: Option<Arc<Metrics>>,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
@@ -49,11 +59,32 @@ pub struct RunReport {
 /// snapshot is in Kafka).
 pub async fn run(
     plan: &PipelinePlan,
+    shutdown: watch::Receiver<bool>,
+    ctx: RunContext,
+) -> Result<RunReport, RuntimeError> {
+    let metrics = ctx
+        .metrics
+        .clone()
+        .unwrap_or_else(|| Arc::new(Metrics::new(plan)));
+    let result = run_inner(plan, shutdown, ctx.replan, metrics.clone()).await;
+    metrics.set_phase(match &result {
+        Ok(_) => Phase::Stopped,
+        Err(_) => Phase::Failed,
+    });
+    if result.is_err() {
+        metrics.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    result
+}
+
+async fn run_inner(
+    plan: &PipelinePlan,
     mut shutdown: watch::Receiver<bool>,
     replan: Option<Replanner>,
+    shared: Arc<Metrics>,
 ) -> Result<RunReport, RuntimeError> {
     if plan.snapshot == SnapshotMode::InitialOnly {
-        let r = run_snapshot(plan).await?;
+        let r = super::run_snapshot_with(plan, shared.clone()).await?;
         return Ok(RunReport {
             snapshot_rows: r.tables.iter().map(|t| t.rows_read).sum(),
             tables: r.tables,
@@ -139,7 +170,6 @@ pub async fn run(
     for t in &plan.tables {
         work.push(TableWork::build(plan, t, registry.as_ref()).await?);
     }
-    let shared = Arc::new(Shared::default());
     let (tx, rx) = mpsc::channel::<Work>(8);
 
     // The snapshot transaction starts before the worker so that its position is known.
@@ -175,6 +205,8 @@ pub async fn run(
     let mut snapshot_lsn = progress.snapshot_lsn;
     if let Some((snap_client, _, lsn)) = snap {
         snapshot_lsn = Some(lsn);
+        shared.set_phase(Phase::Snapshot);
+        estimate_rows(&snap_client, plan, &shared).await;
         let rows = copy_tables(&snap_client, plan, &tx).await;
         let rows = match rows {
             Ok(r) => r,
@@ -182,6 +214,9 @@ pub async fn run(
         };
         snapshot::end(&snap_client).await?;
         snapshot_rows = rows.iter().sum();
+        for t in &shared.tables {
+            t.snapshot_done.store(true, Ordering::Relaxed);
+        }
         let done = Progress {
             pipeline: plan.name.clone(),
             slot: rs.slot.clone(),
@@ -198,6 +233,7 @@ pub async fn run(
     }
 
     session.start().await?;
+    shared.set_phase(Phase::Streaming);
     let mut stream = Stream {
         plan: plan.clone(),
         tx,
@@ -436,7 +472,7 @@ impl Stream {
         session: &mut replication::ReplicationSession,
         shutdown: &mut watch::Receiver<bool>,
         client: &Client,
-        shared: &Shared,
+        shared: &Metrics,
     ) -> Result<(), RuntimeError> {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let heartbeat = self
@@ -480,7 +516,23 @@ impl Stream {
                     match ev {
                         Err(e) => return Err(crate::source::postgres::SourceError::Replication(e.to_string()).into()),
                         Ok(None) => return Ok(()),
-                        Ok(Some(ev)) => self.event(ev).await?,
+                        Ok(Some(ev)) => {
+                            match &ev {
+                                ReplicationEvent::KeepAlive { wal_end, .. } => {
+                                    shared.server_lsn.fetch_max(wal_end.0, Ordering::Relaxed);
+                                }
+                                ReplicationEvent::Commit { end_lsn, commit_time_micros, .. } => {
+                                    shared.server_lsn.fetch_max(end_lsn.0, Ordering::Relaxed);
+                                    shared.transactions.fetch_add(1, Ordering::Relaxed);
+                                    shared.last_commit_us.store(
+                                        commit_time_micros + crate::types::PG_EPOCH_MICROS,
+                                        Ordering::Relaxed,
+                                    );
+                                }
+                                _ => {}
+                            }
+                            self.event(ev).await?
+                        }
                     }
                 }
             }
