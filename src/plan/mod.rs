@@ -240,6 +240,23 @@ pub struct ReplicationSettings {
     pub offsets_topic: String,
 }
 
+/// How messages reach Kafka, and how the snapshot is split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliverySettings {
+    /// Kafka transactions aligned to source transactions, with the progress record inside
+    /// (exactly once across crashes for read_committed consumers).
+    pub transactional: bool,
+    pub transactional_id: String,
+    /// Small source transactions are grouped into one Kafka transaction up to these bounds;
+    /// a source transaction is never split.
+    pub transaction_max_messages: u64,
+    pub transaction_max_ms: u64,
+    /// Snapshot readers (connections sharing the exported snapshot).
+    pub parallelism: usize,
+    /// Rows per snapshot chunk; each finished chunk is recorded, so a crash resumes there.
+    pub chunk_rows: u64,
+}
+
 /// A slot or publication name derived from a pipeline name: Postgres allows lower-case
 /// letters, digits and underscores, at most 63 bytes.
 pub fn replication_name(pipeline: &str) -> String {
@@ -319,6 +336,7 @@ pub struct PipelinePlan {
     /// How column values map to Connect types (Debezium's `*.handling.mode` options).
     pub types: TypeOptions,
     pub replication: ReplicationSettings,
+    pub delivery: DeliverySettings,
     pub tables: Vec<TablePlan>,
     /// Things the user should know that are not errors (e.g. a table without a key).
     pub warnings: Vec<String>,
@@ -355,6 +373,12 @@ const PIPELINE_OPTIONS: &[&str] = &[
     "heartbeat_interval",
     "heartbeat_topic",
     "offsets_topic",
+    "transactional",
+    "transactional_id",
+    "transaction_max_messages",
+    "transaction_max_ms",
+    "parallelism",
+    "chunk_rows",
     "partitions",
     "replication_factor",
     "cleanup_policy",
@@ -600,6 +624,21 @@ fn plan_pipeline(
         None => template.prefix(&catalog.database, &p.name.value),
     };
     let replication = plan_replication(file, p, &opts, &server_name)?;
+    let delivery = DeliverySettings {
+        transactional: opts.bool("transactional")?.unwrap_or(false),
+        transactional_id: opts
+            .string("transactional_id")?
+            .map(|(v, _)| v)
+            .unwrap_or_else(|| format!("cdcql-{}", replication.slot)),
+        transaction_max_messages: opts
+            .int("transaction_max_messages", 1, 100_000_000)?
+            .unwrap_or(50_000) as u64,
+        transaction_max_ms: opts
+            .duration_ms("transaction_max_ms")?
+            .unwrap_or(100),
+        parallelism: opts.int("parallelism", 1, 64)?.unwrap_or(1) as usize,
+        chunk_rows: opts.int("chunk_rows", 1000, 1_000_000_000)?.unwrap_or(100_000) as u64,
+    };
     let topic_settings = TopicSettings {
         partitions: opts.int("partitions", 1, 100_000)?.unwrap_or(1) as i32,
         replication_factor: opts.int("replication_factor", -1, 1000)?.unwrap_or(-1) as i32,
@@ -688,6 +727,7 @@ fn plan_pipeline(
         topic_settings,
         types,
         replication,
+        delivery,
         tables,
         warnings,
         database: catalog.database.clone(),

@@ -3,6 +3,7 @@
 //! whose changes are all in Kafka. The replication slot holds the authoritative streaming
 //! position; this record is what the slot cannot tell: that the snapshot is complete.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -26,6 +27,18 @@ pub struct Progress {
     pub lsn: Option<u64>,
     pub messages: u64,
     pub updated_ms: i64,
+    /// Snapshot chunks per table (by `schema.table`), so that a crash resumes at the first
+    /// unfinished chunk with the same boundaries.
+    #[serde(default)]
+    pub chunks: BTreeMap<String, TableChunks>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableChunks {
+    /// Heap pages per chunk (chunks are ctid ranges of this many pages).
+    pub pages_per_chunk: u64,
+    pub total: u32,
+    pub done: Vec<u32>,
 }
 
 impl Progress {
@@ -46,6 +59,8 @@ pub fn load(
         .set("bootstrap.servers", &kafka.brokers)
         .set("group.id", "cdcql-offsets-reader")
         .set("enable.auto.commit", "false")
+        // Only what a committed Kafka transaction vouches for.
+        .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "false");
     for (k, v) in &kafka.client_options {
         // Producer-only settings would make the consumer refuse to start.

@@ -35,6 +35,8 @@ pub enum SinkError {
     FlushTimeout { pending: u64 },
     #[error("{0}")]
     Offsets(String),
+    #[error("Kafka transaction: {0}")]
+    Transaction(String),
 }
 
 /// Counts acknowledgements from the producer's background thread, and knows which messages
@@ -81,10 +83,58 @@ pub struct KafkaSink {
     producer: ThreadedProducer<DeliveryTracker>,
     config: ClientConfig,
     sent: u64,
+    transactional: bool,
 }
 
 impl KafkaSink {
+    /// A producer whose messages are written in Kafka transactions under `transactional_id`.
+    /// Initialising it fences any older producer with the same id: never two writers.
+    pub fn new_transactional(
+        conn: &KafkaConnection,
+        transactional_id: &str,
+    ) -> Result<Self, SinkError> {
+        let mut sink = Self::with_config(conn, Some(transactional_id))?;
+        sink.transactional = true;
+        sink.producer
+            .init_transactions(Duration::from_secs(60))
+            .map_err(|e| SinkError::Transaction(format!("initialising transactions: {e}")))?;
+        Ok(sink)
+    }
+
+    pub fn begin(&mut self) -> Result<(), SinkError> {
+        self.producer
+            .begin_transaction()
+            .map_err(|e| SinkError::Transaction(format!("beginning a transaction: {e}")))
+    }
+
+    /// Commit the open transaction: every message of it is then in Kafka, visible to
+    /// read_committed consumers, atomically.
+    pub fn commit(&mut self) -> Result<(), SinkError> {
+        self.check_failures()?;
+        self.producer
+            .commit_transaction(Duration::from_secs(120))
+            .map_err(|e| SinkError::Transaction(format!("committing a transaction: {e}")))?;
+        self.check_failures()
+    }
+
+    pub fn abort(&mut self) -> Result<(), SinkError> {
+        self.producer
+            .abort_transaction(Duration::from_secs(60))
+            .map_err(|e| SinkError::Transaction(format!("aborting a transaction: {e}")))
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.transactional
+    }
+
     pub fn new(conn: &KafkaConnection) -> Result<Self, SinkError> {
+        Self::with_config(conn, None)
+    }
+
+    fn with_config(
+        conn: &KafkaConnection,
+        transactional_id: Option<&str>,
+    ) -> Result<Self, SinkError> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &conn.brokers)
@@ -96,6 +146,12 @@ impl KafkaSink {
             .set("batch.num.messages", "10000")
             .set("queue.buffering.max.messages", "200000")
             .set("queue.buffering.max.kbytes", "262144");
+        if let Some(id) = transactional_id {
+            config
+                .set("transactional.id", id)
+                // A large source transaction stays open in Kafka until its commit arrives.
+                .set("transaction.timeout.ms", "600000");
+        }
         for (k, v) in &conn.client_options {
             config.set(k, v);
         }
@@ -106,6 +162,7 @@ impl KafkaSink {
             producer,
             config,
             sent: 0,
+            transactional: false,
         })
     }
 
