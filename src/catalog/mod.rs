@@ -2,11 +2,17 @@
 //! nullability and primary keys. This is the only place the planner's inputs touch the outside
 //! world; the resulting [`Catalog`] is plain data, so planning stays a pure function and golden
 //! tests can use a catalog written by hand ([`Catalog::from_ddl_like`]).
+//!
+//! Column types are resolved here: domains to their base type (the domain's typmod when the
+//! column has none), arrays to their element type, enums with their labels in `enumsortorder`
+//! (Debezium 3.6's `allowed` order), and the extension types cdcql maps (hstore, ltree, citext)
+//! by name, since their OIDs differ per database. A type without a binary send function cannot
+//! be read by binary COPY or binary pgoutput, so it is unsupported whatever its name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use crate::types::PgType;
+use crate::types::{PgType, Support};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -104,6 +110,104 @@ SELECT n.nspname::text, c.relname::text, a.attname::text, a.atttypid::oid, a.att
    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
  ORDER BY 1, 2, a.attnum";
 
+/// Every type a user column uses, and recursively their element and base types.
+const TYPES_SQL: &str = "\
+WITH RECURSIVE used(oid) AS (
+    SELECT DISTINCT a.atttypid
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+     WHERE c.relkind IN ('r', 'p')
+       AND a.attnum > 0 AND NOT a.attisdropped
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  UNION
+    SELECT x.oid
+      FROM used u
+      JOIN pg_catalog.pg_type t ON t.oid = u.oid
+      CROSS JOIN LATERAL (VALUES (t.typelem), (t.typbasetype)) AS x(oid)
+     WHERE x.oid <> 0
+)
+SELECT t.oid, t.typname::text, t.typtype::text, t.typcategory::text, t.typelem, t.typbasetype,
+       t.typtypmod, t.typsend::oid <> 0,
+       (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+          FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid)
+  FROM used JOIN pg_catalog.pg_type t ON t.oid = used.oid";
+
+/// The `pg_type` facts type resolution needs.
+#[derive(Debug, Clone)]
+struct TypeRow {
+    name: String,
+    typtype: String,
+    category: String,
+    elem: u32,
+    base: u32,
+    typmod: i32,
+    has_send: bool,
+    labels: Vec<String>,
+}
+
+/// Resolve a column's type (`atttypid`, `atttypmod`); `shown` is `format_type`'s text.
+fn resolve_type(types: &HashMap<u32, TypeRow>, oid: u32, typmod: i32, shown: &str) -> PgType {
+    resolve_depth(types, oid, typmod, shown, 0)
+}
+
+fn resolve_depth(
+    types: &HashMap<u32, TypeRow>,
+    oid: u32,
+    typmod: i32,
+    shown: &str,
+    depth: u32,
+) -> PgType {
+    let row = types.get(&oid);
+    let unsupported = || PgType::Unsupported {
+        name: shown.to_string(),
+        oid,
+    };
+    if depth > 32 {
+        return unsupported();
+    }
+    if let Some(t) = row.filter(|t| t.typtype == "d") {
+        // A domain's own typmod applies when the column has none (one level, as Debezium).
+        let typmod = if typmod >= 0 { typmod } else { t.typmod };
+        let base_name = types.get(&t.base).map_or(shown, |b| b.name.as_str());
+        return resolve_depth(types, t.base, typmod, base_name, depth + 1);
+    }
+    if let Some(t) = row.filter(|t| !t.has_send) {
+        // Binary COPY and binary pgoutput would fail on it (e.g. isn's isbn).
+        return PgType::Unsupported {
+            name: format!("{shown} (no binary send function)"),
+            oid: if t.base != 0 { t.base } else { oid },
+        };
+    }
+    let builtin = PgType::from_oid(oid, typmod, shown);
+    if builtin.support() != Support::Unknown {
+        return builtin;
+    }
+    let Some(t) = row else {
+        return builtin;
+    };
+    if t.category == "A" && t.elem != 0 {
+        let elem_name = types.get(&t.elem).map_or("?", |e| e.name.as_str());
+        let elem = resolve_depth(types, t.elem, typmod, elem_name, depth + 1);
+        return match elem {
+            PgType::Array(_) => unsupported(),
+            e => PgType::Array(Box::new(e)),
+        };
+    }
+    if t.typtype == "e" {
+        return PgType::Enum {
+            name: t.name.clone(),
+            labels: t.labels.clone(),
+        };
+    }
+    if t.typtype == "b" {
+        if let Some(ext) = PgType::from_extension_name(&t.name) {
+            return ext;
+        }
+    }
+    unsupported()
+}
+
 const PRIMARY_KEYS_SQL: &str = "\
 SELECT n.nspname::text, c.relname::text, a.attname::text
   FROM pg_catalog.pg_index i
@@ -122,6 +226,22 @@ impl Catalog {
             .query_one("SELECT current_database()::text", &[])
             .await?
             .get(0);
+        let mut types: HashMap<u32, TypeRow> = HashMap::new();
+        for row in client.query(TYPES_SQL, &[]).await? {
+            types.insert(
+                row.get(0),
+                TypeRow {
+                    name: row.get(1),
+                    typtype: row.get(2),
+                    category: row.get(3),
+                    elem: row.get(4),
+                    base: row.get(5),
+                    typmod: row.get(6),
+                    has_send: row.get(7),
+                    labels: row.get::<_, Option<Vec<String>>>(8).unwrap_or_default(),
+                },
+            );
+        }
         let mut tables: BTreeMap<TableName, Table> = BTreeMap::new();
         for row in client.query(COLUMNS_SQL, &[]).await? {
             let name = TableName::new(row.get::<_, String>(0), row.get::<_, String>(1));
@@ -131,7 +251,7 @@ impl Catalog {
             let type_name: String = row.get(6);
             let column = Column {
                 name: row.get(2),
-                pg_type: PgType::from_oid(type_oid, typmod, &type_name),
+                pg_type: resolve_type(&types, type_oid, typmod, &type_name),
                 nullable: !not_null,
             };
             tables
@@ -166,7 +286,9 @@ impl Catalog {
     ///   amount numeric(10,2)
     /// ```
     /// Types use the names [`PgType`]'s `Display` prints (`integer`, `numeric(10,2)`,
-    /// `timestamp(6) with time zone`, ...).
+    /// `timestamp(6) with time zone`, `integer[]`, `enum mood('sad','ok')`, `hstore`, ...);
+    /// a domain is written as its base type, and `unsupported NAME` stands for a type cdcql
+    /// cannot map.
     pub fn from_ddl_like(text: &str) -> Result<Catalog, CatalogError> {
         let mut cat = Catalog::default();
         let mut current: Option<TableName> = None;
@@ -230,58 +352,6 @@ impl Catalog {
             }
         }
         Ok(cat)
-    }
-}
-
-impl PgType {
-    /// Inverse of `Display`, for hand-written fixtures; unknown names become `Unsupported`
-    /// when prefixed with `unsupported `.
-    pub fn from_display_name(s: &str) -> Option<PgType> {
-        if let Some(name) = s.strip_prefix("unsupported ") {
-            return Some(PgType::Unsupported {
-                name: name.to_string(),
-                oid: 0,
-            });
-        }
-        let (base, arg) = match s.find('(') {
-            Some(i) => {
-                let close = s.find(')')?;
-                (
-                    format!("{}{}", &s[..i], &s[close + 1..]),
-                    Some(&s[i + 1..close]),
-                )
-            }
-            None => (s.to_string(), None),
-        };
-        let num = |a: Option<&str>| a.and_then(|a| a.trim().parse::<u32>().ok());
-        let prec = |a: Option<&str>| num(a).map(|p| p.min(6) as u8).unwrap_or(6);
-        Some(match base.trim() {
-            "boolean" => PgType::Bool,
-            "smallint" => PgType::Int2,
-            "integer" => PgType::Int4,
-            "bigint" => PgType::Int8,
-            "real" => PgType::Float4,
-            "double precision" => PgType::Float8,
-            "numeric" => match arg {
-                None => PgType::Numeric(None),
-                Some(a) => {
-                    let (p, sc) = a.split_once(',').unwrap_or((a, "0"));
-                    PgType::Numeric(Some((p.trim().parse().ok()?, sc.trim().parse().ok()?)))
-                }
-            },
-            "text" => PgType::Text,
-            "character varying" => PgType::Varchar(num(arg)),
-            "character" => PgType::Bpchar(num(arg)),
-            "bytea" => PgType::Bytea,
-            "date" => PgType::Date,
-            "time without time zone" => PgType::Time(prec(arg)),
-            "timestamp without time zone" => PgType::Timestamp(prec(arg)),
-            "timestamp with time zone" => PgType::Timestamptz(prec(arg)),
-            "uuid" => PgType::Uuid,
-            "json" => PgType::Json,
-            "jsonb" => PgType::Jsonb,
-            _ => return None,
-        })
     }
 }
 

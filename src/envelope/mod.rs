@@ -143,8 +143,13 @@ impl TableEnvelope {
                 table,
                 opts,
                 &pipeline.database,
+                &pipeline.types,
             )),
-            Envelope::Native(opts) => TableEnvelope::Native(native::NativeTable::new(table, opts)),
+            Envelope::Native(opts) => TableEnvelope::Native(native::NativeTable::new(
+                table,
+                opts,
+                &pipeline.types,
+            )),
         }
     }
 

@@ -569,8 +569,15 @@ fn plan_pipeline(
         PipelineBody::Tables(names) => {
             for name in names {
                 let table = query::resolve_table(file, catalog, name)?;
-                let read_columns = table.columns.clone();
-                query::check_types(file, &table.name, &read_columns, name.span)?;
+                let read_columns = query::check_types(
+                    file,
+                    &table.name,
+                    &table.columns,
+                    name.span,
+                    &types,
+                    false,
+                    &mut warnings,
+                )?;
                 let output: Vec<OutputColumn> = read_columns
                     .iter()
                     .map(|c| OutputColumn {
@@ -595,7 +602,7 @@ fn plan_pipeline(
         }
         PipelineBody::Queries(queries) => {
             for q in queries {
-                let mut t = query::plan_query(file, p, catalog, q, &mut warnings)?;
+                let mut t = query::plan_query(file, p, catalog, q, &types, &mut warnings)?;
                 t.topic = template.render(&catalog.database, &t.table, &p.name.value);
                 tables.push(t);
             }

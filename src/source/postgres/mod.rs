@@ -1,6 +1,7 @@
 //! Postgres as a source: connections, and the snapshot (binary COPY → Arrow).
 
 pub mod copy;
+pub mod pgtext;
 pub mod snapshot;
 
 use tokio_postgres::{Client, NoTls};
