@@ -133,7 +133,6 @@ pub enum UnknownTypes {
     Skip,
 }
 
-
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian with astronomical years
 /// (0 is 1 BC), by H. Hinnant's algorithm.
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -400,9 +399,7 @@ impl PgType {
             DataType::Int64 | DataType::UInt32 => PgType::Int8,
             DataType::Float16 | DataType::Float32 => PgType::Float4,
             DataType::Float64 => PgType::Float8,
-            DataType::Decimal128(p, s) if *s >= 0 => {
-                PgType::Numeric(Some((*p as u16, *s as i16)))
-            }
+            DataType::Decimal128(p, s) if *s >= 0 => PgType::Numeric(Some((*p as u16, *s as i16))),
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => PgType::Text,
             DataType::Binary | DataType::LargeBinary | DataType::BinaryView => PgType::Bytea,
             DataType::Date32 => PgType::Date,

@@ -87,7 +87,11 @@ fn snapshot_reaches_kafka_in_debezium_json() -> Result<()> {
     let options = run(
         Command::new(env!("CARGO_BIN_EXE_cdcql"))
             .current_dir(root)
-            .args(["apply", "tests/e2e/options_pipelines.sql", "--snapshot-only"])
+            .args([
+                "apply",
+                "tests/e2e/options_pipelines.sql",
+                "--snapshot-only",
+            ])
             .env("E2E_PREFIX", &prefix)
             .env("PG_URL", &pg_url)
             .env("KAFKA_BROKERS", &brokers),
@@ -98,7 +102,10 @@ fn snapshot_reaches_kafka_in_debezium_json() -> Result<()> {
         &options,
     )?;
 
-    let mut checks = vec![(types_topic.as_str(), "types"), (filtered_topic.as_str(), "filtered")];
+    let mut checks = vec![
+        (types_topic.as_str(), "types"),
+        (filtered_topic.as_str(), "filtered"),
+    ];
     checks.extend(option_topics.iter().map(|t| t.as_str()).zip(OPTION_MODES));
     for (topic, mode) in checks {
         let verify = run(

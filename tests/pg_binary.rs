@@ -87,7 +87,11 @@ async fn copy(client: &Client, select: &str, pg: &PgType) -> RecordBatch {
     ];
     let schema = Arc::new(ArrowSchema::new(vec![
         datafusion::arrow::datatypes::Field::new("v", pg.arrow_type().unwrap(), true),
-        datafusion::arrow::datatypes::Field::new("t", datafusion::arrow::datatypes::DataType::Utf8, true),
+        datafusion::arrow::datatypes::Field::new(
+            "t",
+            datafusion::arrow::datatypes::DataType::Utf8,
+            true,
+        ),
     ]));
     let sql = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
     let stream = client.copy_out(sql.as_str()).await.expect(&sql);
@@ -112,7 +116,10 @@ async fn values(client: &Client, ty: &str, pg: &PgType, literals: &[&str]) -> Re
         // to text can differ (inet::text always shows the mask).
         format!("SELECT x::{ty}, CASE WHEN x IS NOT NULL THEN format('%s', x::{ty}) END FROM (VALUES {list}) AS t(x) ORDER BY 1 NULLS FIRST");
     // ORDER BY keeps nothing in particular; drop it for types without ordering.
-    let select = if matches!(pg, PgType::Point | PgType::Hstore | PgType::Xml | PgType::Json) {
+    let select = if matches!(
+        pg,
+        PgType::Point | PgType::Hstore | PgType::Xml | PgType::Json
+    ) {
         select.replace(" ORDER BY 1 NULLS FIRST", "")
     } else {
         select
@@ -201,7 +208,11 @@ async fn text_forms_match_postgres() {
         &client,
         "macaddr",
         PgType::Macaddr,
-        &["08:00:2b:01:02:03", "FF:FF:FF:FF:FF:FF", "00-00-00-00-00-00"],
+        &[
+            "08:00:2b:01:02:03",
+            "FF:FF:FF:FF:FF:FF",
+            "00-00-00-00-00-00",
+        ],
     )
     .await;
     check_text(
@@ -380,13 +391,7 @@ async fn text_forms_match_postgres() {
         ],
     )
     .await;
-    check_text(
-        &client,
-        "name",
-        PgType::Name,
-        &["a_name", "日本"],
-    )
-    .await;
+    check_text(&client, "name", PgType::Name, &["a_name", "日本"]).await;
     if extension(&client, "ltree").await {
         check_text(
             &client,
@@ -453,17 +458,21 @@ async fn dates_timestamps_and_times_match_postgres() {
         let batch = copy(&client, &select, &PgType::Bytea).await;
         let raw = batch.column(0).as_binary::<i32>();
         let want = batch.column(1).as_string::<i32>();
-        for i in 0..batch.num_rows() {
+        assert_eq!(batch.num_rows(), lits.len());
+        for (i, lit) in lits.iter().enumerate() {
             let mut got = String::new();
             match ty {
-                "date" => pgtext::date_text(i32::from_be_bytes(raw.value(i).try_into().unwrap()), &mut got),
+                "date" => pgtext::date_text(
+                    i32::from_be_bytes(raw.value(i).try_into().unwrap()),
+                    &mut got,
+                ),
                 _ => pgtext::timestamp_text(
                     i64::from_be_bytes(raw.value(i).try_into().unwrap()),
                     ty == "timestamptz",
                     &mut got,
                 ),
             }
-            assert_eq!(got, want.value(i), "{ty} {}", lits[i]);
+            assert_eq!(got, want.value(i), "{ty} {lit}");
         }
     }
 
@@ -490,12 +499,12 @@ async fn dates_timestamps_and_times_match_postgres() {
     .await;
     let got = batch.column(0).as_string::<i32>();
     let want = batch.column(1).as_string::<i32>();
-    for i in 0..batch.num_rows() {
+    assert_eq!(batch.num_rows(), lits.len());
+    for (i, lit) in lits.iter().enumerate() {
         assert_eq!(
             got.value(i),
             want.value(i).replace("+00", "Z"),
-            "timetz {}",
-            lits[i]
+            "timetz {lit}"
         );
     }
     let batch = values(&client, "timetz", &PgType::Timetz(6), &["'24:00:00+00'"]).await;
@@ -506,7 +515,10 @@ async fn dates_timestamps_and_times_match_postgres() {
         &client,
         "interval",
         &PgType::Interval,
-        &["'1 year 2 mons 3 days 04:05:06.5'", "'-1 mon +2 days -00:00:00.000001'"],
+        &[
+            "'1 year 2 mons 3 days 04:05:06.5'",
+            "'-1 mon +2 days -00:00:00.000001'",
+        ],
     )
     .await;
     let iv = batch.column(0).as_primitive::<IntervalMonthDayNanoType>();
@@ -516,7 +528,10 @@ async fn dates_timestamps_and_times_match_postgres() {
         let v = iv.value(i);
         match texts.value(i) {
             "1 year 2 mons 3 days 04:05:06.5" => {
-                assert_eq!((v.months, v.days, v.nanoseconds), (14, 3, 14_706_500_000_000));
+                assert_eq!(
+                    (v.months, v.days, v.nanoseconds),
+                    (14, 3, 14_706_500_000_000)
+                );
                 seen += 1;
             }
             "-1 mons +2 days -00:00:00.000001" => {
@@ -544,10 +559,7 @@ async fn containers_and_errors() {
     .await;
     let list = batch.column(0).as_list::<i32>();
     let elems = |i: usize| -> Vec<Option<i32>> {
-        list.value(i)
-            .as_primitive::<Int32Type>()
-            .iter()
-            .collect()
+        list.value(i).as_primitive::<Int32Type>().iter().collect()
     };
     assert_eq!(elems(0), vec![Some(1), None, Some(3)]);
     assert!(list.is_valid(1) && elems(1).is_empty());
@@ -596,7 +608,10 @@ async fn containers_and_errors() {
     let err = decoder
         .append(nan.column(0).as_binary::<i32>().value(0))
         .unwrap_err();
-    assert!(err.contains("NaN") && err.contains("decimal_handling"), "{err}");
+    assert!(
+        err.contains("NaN") && err.contains("decimal_handling"),
+        "{err}"
+    );
     assert!(decoder.finish().is_null(0));
 
     // point
@@ -619,7 +634,9 @@ async fn containers_and_errors() {
         &["'-92233720368547758.08'", "'12.34'"],
     )
     .await;
-    let m = batch.column(0).as_primitive::<datafusion::arrow::datatypes::Decimal128Type>();
+    let m = batch
+        .column(0)
+        .as_primitive::<datafusion::arrow::datatypes::Decimal128Type>();
     assert_eq!(m.value(0), i64::MIN as i128);
     assert_eq!(m.value(1), 1234);
 

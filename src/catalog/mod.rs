@@ -377,6 +377,77 @@ mod tests {
         }
     }
 
+    fn row(
+        name: &str,
+        typtype: &str,
+        category: &str,
+        elem: u32,
+        base: u32,
+        typmod: i32,
+    ) -> TypeRow {
+        TypeRow {
+            name: name.into(),
+            typtype: typtype.into(),
+            category: category.into(),
+            elem,
+            base,
+            typmod,
+            has_send: true,
+            labels: vec![],
+        }
+    }
+
+    #[test]
+    fn resolves_domains_arrays_enums_and_extensions() {
+        use crate::types::oid;
+        let numeric_10_2 = ((10 << 16) | 2) + 4;
+        let mut types = HashMap::new();
+        types.insert(oid::NUMERIC, row("numeric", "b", "N", 0, 0, -1));
+        types.insert(1231, row("_numeric", "b", "A", oid::NUMERIC, 0, -1));
+        types.insert(
+            90_001,
+            row("price", "d", "N", 0, oid::NUMERIC, numeric_10_2),
+        );
+        types.insert(90_002, row("price2", "d", "N", 0, 90_001, -1));
+        types.insert(90_003, row("_price", "b", "A", 90_001, 0, -1));
+        let mut mood = row("mood", "e", "E", 0, 0, -1);
+        mood.labels = vec!["sad".into(), "ok".into()];
+        types.insert(90_004, mood.clone());
+        types.insert(90_005, row("_mood", "b", "A", 90_004, 0, -1));
+        types.insert(90_006, row("hstore", "b", "U", 0, 0, -1));
+        let mut isbn = row("isbn", "b", "U", 0, 0, -1);
+        isbn.has_send = false;
+        types.insert(90_007, isbn);
+        types.insert(90_008, row("box", "b", "G", oid::POINT, 0, -1));
+
+        let r = |oid, typmod| resolve_type(&types, oid, typmod, "shown");
+        assert_eq!(r(90_001, -1), PgType::Numeric(Some((10, 2))));
+        // The column's own typmod wins over the domain's.
+        assert_eq!(r(90_001, (5 << 16) + 4), PgType::Numeric(Some((5, 0))));
+        assert_eq!(r(90_002, -1), PgType::Numeric(Some((10, 2))));
+        assert_eq!(
+            r(90_003, -1),
+            PgType::Array(Box::new(PgType::Numeric(Some((10, 2)))))
+        );
+        assert_eq!(
+            r(1231, numeric_10_2),
+            PgType::Array(Box::new(PgType::Numeric(Some((10, 2)))))
+        );
+        let want_mood = PgType::Enum {
+            name: "mood".into(),
+            labels: vec!["sad".into(), "ok".into()],
+        };
+        assert_eq!(r(90_004, -1), want_mood);
+        assert_eq!(r(90_005, -1), PgType::Array(Box::new(want_mood)));
+        assert_eq!(r(90_006, -1), PgType::Hstore);
+        assert!(
+            matches!(r(90_007, -1), PgType::Unsupported { name, .. } if name.contains("binary send"))
+        );
+        // box has an element type (point) but is not an array.
+        assert!(matches!(r(90_008, -1), PgType::Unsupported { .. }));
+        assert!(matches!(r(123_456, -1), PgType::Unsupported { .. }));
+    }
+
     #[test]
     fn quote_ident_quotes_only_when_needed() {
         assert_eq!(quote_ident("orders"), "orders");

@@ -110,16 +110,19 @@ pub fn column_schema(pg: &PgType, optional: bool, opts: &TypeOptions) -> Schema 
             _ => named(ConnectType::Int64, "io.debezium.time.MicroTime"),
         },
         PgType::Timestamp(p) => match (opts.time_precision, *p <= 3) {
-            (TimePrecision::Connect, _) => {
-                named(ConnectType::Int64, "org.apache.kafka.connect.data.Timestamp")
-            }
+            (TimePrecision::Connect, _) => named(
+                ConnectType::Int64,
+                "org.apache.kafka.connect.data.Timestamp",
+            ),
             (_, true) => named(ConnectType::Int64, "io.debezium.time.Timestamp"),
             _ => named(ConnectType::Int64, "io.debezium.time.MicroTimestamp"),
         },
         PgType::Timestamptz(_) => named(ConnectType::String, "io.debezium.time.ZonedTimestamp"),
         PgType::Timetz(_) => named(ConnectType::String, "io.debezium.time.ZonedTime"),
         PgType::Interval => match opts.interval_handling {
-            IntervalHandling::Numeric => named(ConnectType::Int64, "io.debezium.time.MicroDuration"),
+            IntervalHandling::Numeric => {
+                named(ConnectType::Int64, "io.debezium.time.MicroDuration")
+            }
             IntervalHandling::String => named(ConnectType::String, "io.debezium.time.Interval"),
         },
         PgType::Uuid => named(ConnectType::String, "io.debezium.data.Uuid"),
@@ -233,7 +236,7 @@ fn convert(
         PgType::Float4 => cast_to(array, &DataType::Float32)?,
         PgType::Float8 => cast_to(array, &DataType::Float64)?,
         PgType::Numeric(t) | PgType::NumericAs(t, _) => numeric(array, *t, opts, column)?,
-        PgType::Money => money(array, opts, column)?,
+        PgType::Money => money(array, opts)?,
         PgType::Text
         | PgType::Varchar(_)
         | PgType::Bpchar(_)
@@ -310,7 +313,7 @@ fn convert(
                 },
             )?
         }
-        PgType::Interval => interval(array, opts.interval_handling, column)?,
+        PgType::Interval => interval(array, opts.interval_handling)?,
         PgType::Hstore => hstore(array, opts.hstore_handling, column)?,
         PgType::Point => point(array, column)?,
         PgType::Array(elem) => {
@@ -455,11 +458,8 @@ impl DecimalDigits {
         }
         self.negative = neg;
         self.digits.clear();
-        self.digits.extend(
-            int.bytes()
-                .chain(frac.bytes())
-                .skip_while(|b| *b == b'0'),
-        );
+        self.digits
+            .extend(int.bytes().chain(frac.bytes()).skip_while(|b| *b == b'0'));
         if self.digits.is_empty() {
             self.digits.push(b'0');
         }
@@ -471,7 +471,11 @@ impl DecimalDigits {
     fn set_unscaled(&mut self, unscaled: i128, scale: i32) {
         self.negative = unscaled < 0;
         self.digits.clear();
-        let _ = write!(DigitsWriter(&mut self.digits), "{}", unscaled.unsigned_abs());
+        let _ = write!(
+            DigitsWriter(&mut self.digits),
+            "{}",
+            unscaled.unsigned_abs()
+        );
         self.scale = scale;
     }
 
@@ -590,7 +594,10 @@ fn numeric(
                     } else if d.parse(s) {
                         d.write_java(out);
                     } else {
-                        return Err(value_error(column, format!("numeric `{s}` is not a number")));
+                        return Err(value_error(
+                            column,
+                            format!("numeric `{s}` is not a number"),
+                        ));
                     }
                     Ok(())
                 },
@@ -634,7 +641,10 @@ fn variable_scale_decimal(text: &StringArray, column: &str) -> Result<ArrayRef, 
             return Err(precise_special_error(column, s));
         }
         if !d.parse(s) {
-            return Err(value_error(column, format!("numeric `{s}` is not a number")));
+            return Err(value_error(
+                column,
+                format!("numeric `{s}` is not a number"),
+            ));
         }
         while d.scale > 0 && d.digits.len() > 1 && d.digits.last() == Some(&b'0') {
             d.digits.pop();
@@ -680,7 +690,10 @@ fn fixed_scale_decimal(
             return Err(precise_special_error(column, s));
         }
         if !d.parse(s) {
-            return Err(value_error(column, format!("numeric `{s}` is not a number")));
+            return Err(value_error(
+                column,
+                format!("numeric `{s}` is not a number"),
+            ));
         }
         if d.scale < want {
             d.digits
@@ -707,14 +720,14 @@ fn fixed_scale_decimal(
     Ok(Arc::new(out.finish()))
 }
 
-fn money(array: &ArrayRef, opts: &TypeOptions, column: &str) -> Result<ArrayRef, EnvelopeError> {
+fn money(array: &ArrayRef, opts: &TypeOptions) -> Result<ArrayRef, EnvelopeError> {
     let a = cast_to(array, &DataType::Decimal128(19, MONEY_SCALE))?;
     let a = a.as_primitive::<Decimal128Type>();
     let scale_divisor = 10f64.powi(MONEY_SCALE as i32);
     Ok(match opts.decimal_handling {
-        DecimalHandling::Double => Arc::new(
-            a.unary::<_, Float64Type>(|cents| cents as f64 / scale_divisor),
-        ),
+        DecimalHandling::Double => {
+            Arc::new(a.unary::<_, Float64Type>(|cents| cents as f64 / scale_divisor))
+        }
         // Debezium gets money as a Java double and writes String.valueOf(double).
         DecimalHandling::String => {
             let mut bytes = Vec::with_capacity(32);
@@ -734,16 +747,12 @@ fn money(array: &ArrayRef, opts: &TypeOptions, column: &str) -> Result<ArrayRef,
             let target = opts.money_fraction_digits as i32;
             let shift = target - MONEY_SCALE as i32;
             let rescaled: Decimal128Array = a.try_unary(|v| rescale_half_up(v, shift))?;
-            let _ = column;
             Arc::new(rescaled.with_precision_and_scale(38, target as i8)?)
         }
     })
 }
 
-fn rescale_half_up(
-    v: i128,
-    shift: i32,
-) -> Result<i128, datafusion::arrow::error::ArrowError> {
+fn rescale_half_up(v: i128, shift: i32) -> Result<i128, datafusion::arrow::error::ArrowError> {
     let overflow =
         || datafusion::arrow::error::ArrowError::ComputeError("money value overflows".into());
     if shift >= 0 {
@@ -918,11 +927,7 @@ impl IntervalParts {
     }
 }
 
-fn interval(
-    array: &ArrayRef,
-    mode: IntervalHandling,
-    column: &str,
-) -> Result<ArrayRef, EnvelopeError> {
+fn interval(array: &ArrayRef, mode: IntervalHandling) -> Result<ArrayRef, EnvelopeError> {
     let a = cast_to(
         array,
         &DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano),
@@ -932,7 +937,6 @@ fn interval(
         let v = a.value(i);
         IntervalParts::new(v.months, v.days, v.nanoseconds.div_euclid(1000))
     };
-    let _ = column;
     Ok(match mode {
         IntervalHandling::Numeric => {
             let mut out = Int64Builder::with_capacity(a.len());
@@ -958,11 +962,7 @@ fn interval(
 
 // --- hstore and point --------------------------------------------------------------------
 
-fn hstore(
-    array: &ArrayRef,
-    mode: HstoreHandling,
-    column: &str,
-) -> Result<ArrayRef, EnvelopeError> {
+fn hstore(array: &ArrayRef, mode: HstoreHandling, column: &str) -> Result<ArrayRef, EnvelopeError> {
     let DataType::Map(_, _) = array.data_type() else {
         return Err(value_error(
             column,
@@ -1016,7 +1016,10 @@ fn point(array: &ArrayRef, column: &str) -> Result<ArrayRef, EnvelopeError> {
     };
     let x = cast_to(s.column(0), &DataType::Float64)?;
     let y = cast_to(s.column(1), &DataType::Float64)?;
-    let (xs, ys) = (x.as_primitive::<Float64Type>(), y.as_primitive::<Float64Type>());
+    let (xs, ys) = (
+        x.as_primitive::<Float64Type>(),
+        y.as_primitive::<Float64Type>(),
+    );
     let mut wkb = BinaryBuilder::with_capacity(s.len(), s.len() * 21);
     let mut buf = [0u8; 21];
     buf[0] = 1;

@@ -246,7 +246,12 @@ impl DebeziumTable {
             .output
             .iter()
             .enumerate()
-            .map(|(i, c)| Ok((c.name.as_str(), connect_array(rb.column(i), c, &self.types)?)))
+            .map(|(i, c)| {
+                Ok((
+                    c.name.as_str(),
+                    connect_array(rb.column(i), c, &self.types)?,
+                ))
+            })
             .collect::<Result<Vec<_>, EnvelopeError>>()?;
         struct_of(cols, None)
     }
@@ -260,7 +265,10 @@ impl DebeziumTable {
             .iter()
             .map(|&i| {
                 let c = &self.output[i];
-                Ok((c.name.as_str(), connect_array(rb.column(i), c, &self.types)?))
+                Ok((
+                    c.name.as_str(),
+                    connect_array(rb.column(i), c, &self.types)?,
+                ))
             })
             .collect::<Result<Vec<_>, EnvelopeError>>()?;
         Ok(Some(struct_of(cols, None)?))

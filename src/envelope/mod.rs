@@ -145,11 +145,9 @@ impl TableEnvelope {
                 &pipeline.database,
                 &pipeline.types,
             )),
-            Envelope::Native(opts) => TableEnvelope::Native(native::NativeTable::new(
-                table,
-                opts,
-                &pipeline.types,
-            )),
+            Envelope::Native(opts) => {
+                TableEnvelope::Native(native::NativeTable::new(table, opts, &pipeline.types))
+            }
         }
     }
 

@@ -119,7 +119,12 @@ impl NativeTable {
             .output
             .iter()
             .enumerate()
-            .map(|(i, c)| Ok((c.name.clone(), connect_array(image.column(i), c, &self.types)?)))
+            .map(|(i, c)| {
+                Ok((
+                    c.name.clone(),
+                    connect_array(image.column(i), c, &self.types)?,
+                ))
+            })
             .collect::<Result<_, EnvelopeError>>()?;
         let ts_ms = batch.position.ts_us.div_euclid(1000);
         let versions: Int64Array = match &batch.lsns {

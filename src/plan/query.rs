@@ -150,13 +150,12 @@ pub(super) fn check_types(
                  of money, interval, bit varying, xml, point or name",
                 table, c.name, c.pg_type
             )),
-            Support::Unknown if !explicit && types.unknown_types == UnknownTypes::Skip => {
-                warnings.push(format!(
+            Support::Unknown if !explicit && types.unknown_types == UnknownTypes::Skip => warnings
+                .push(format!(
                     "column {}.{} has type {}, which cdcql cannot map: left out \
                      (unknown_types = 'skip')",
                     table, c.name, c.pg_type
-                ))
-            }
+                )),
             Support::Unknown => {
                 let help = if explicit {
                     format!(

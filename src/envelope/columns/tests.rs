@@ -9,8 +9,8 @@ use crate::encode::EncodedColumn;
 use crate::types::RangeType;
 use datafusion::arrow::array::{
     BinaryArray, BooleanArray, Date32Array, Decimal128Array, Decimal128Builder,
-    IntervalMonthDayNanoArray, ListBuilder,
-    MapBuilder, StringArray, StringBuilder, Time64MicrosecondArray, TimestampMicrosecondArray,
+    IntervalMonthDayNanoArray, ListBuilder, MapBuilder, StringArray, StringBuilder,
+    Time64MicrosecondArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::IntervalMonthDayNano;
 
@@ -26,7 +26,10 @@ fn render(pg: &PgType, o: &TypeOptions, array: ArrayRef) -> (String, Vec<String>
         nullable: true,
     };
     let field_schema = column_schema(pg, true, o);
-    let schema = Schema::new(ConnectType::Struct(vec![Field::new("v", field_schema.clone())]));
+    let schema = Schema::new(ConnectType::Struct(vec![Field::new(
+        "v",
+        field_schema.clone(),
+    )]));
     let converted = connect_array(&array, &col, o).expect("converts");
     let rows = StructArray::try_new(
         Fields::from(vec![ArrowField::new(
@@ -78,7 +81,11 @@ fn texts(values: &[Option<&str>]) -> ArrayRef {
 #[test]
 fn decimal_handling_precise() {
     let pg = PgType::Numeric(Some((10, 2)));
-    let (schema, v) = render(&pg, &opts(), decimals(&[Some(1234), Some(-100), None], 10, 2));
+    let (schema, v) = render(
+        &pg,
+        &opts(),
+        decimals(&[Some(1234), Some(-100), None], 10, 2),
+    );
     assert_eq!(
         schema,
         r#"{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2","connect.decimal.precision":"10"}}"#
@@ -98,7 +105,13 @@ fn decimal_handling_precise() {
     let (schema, v) = render(
         &var,
         &opts(),
-        texts(&[Some("1.50"), Some("100"), Some("0.000"), Some("-0.001"), None]),
+        texts(&[
+            Some("1.50"),
+            Some("100"),
+            Some("0.000"),
+            Some("-0.001"),
+            None,
+        ]),
     );
     assert_eq!(
         schema,
@@ -115,7 +128,10 @@ fn decimal_handling_precise() {
         ]
     );
     let err = conversion_error(&var, &opts(), texts(&[Some("Infinity")]));
-    assert!(err.contains("Infinity") && err.contains("decimal_handling"), "{err}");
+    assert!(
+        err.contains("Infinity") && err.contains("decimal_handling"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -137,7 +153,10 @@ fn decimal_handling_string_uses_bigdecimal_to_string() {
         ]),
     );
     assert_eq!(schema, r#"{"type":"string","optional":true}"#);
-    assert_eq!(v, vec!["\"1.50\"", "\"NAN\"", "\"0.00\"", "\"-12.00\"", "null"]);
+    assert_eq!(
+        v,
+        vec!["\"1.50\"", "\"NAN\"", "\"0.00\"", "\"-12.00\"", "null"]
+    );
     // BigDecimal.toString switches to E notation below an adjusted exponent of -6.
     let var = PgType::NumericAs(None, DecimalHandling::String);
     let (_, v) = render(
@@ -275,7 +294,12 @@ fn time_precision_modes() {
     };
     for (pg, o, name, value) in [
         (PgType::Time(3), opts(), "io.debezium.time.Time", "45296789"),
-        (PgType::Time(6), opts(), "io.debezium.time.MicroTime", "45296789012"),
+        (
+            PgType::Time(6),
+            opts(),
+            "io.debezium.time.MicroTime",
+            "45296789012",
+        ),
         (
             PgType::Time(3),
             micro_time.clone(),
@@ -318,7 +342,12 @@ fn time_precision_modes() {
     assert!(schema.contains(r#""name":"io.debezium.time.Timestamp""#));
     assert_eq!(
         v,
-        vec!["1705314600123", "-1", "9223372036825200", "-9223372036832400"]
+        vec![
+            "1705314600123",
+            "-1",
+            "9223372036825200",
+            "-9223372036832400"
+        ]
     );
     let (schema, v) = render(&PgType::Timestamp(6), &connect, ts);
     assert!(schema.contains("org.apache.kafka.connect.data.Timestamp"));
@@ -341,10 +370,26 @@ fn binary_handling_modes() {
         None,
     ]));
     let expect = [
-        (BinaryHandling::Bytes, r#"{"type":"bytes","optional":true}"#, "\"+/8A\""),
-        (BinaryHandling::Base64, r#"{"type":"string","optional":true}"#, "\"+/8A\""),
-        (BinaryHandling::Base64UrlSafe, r#"{"type":"string","optional":true}"#, "\"-_8A\""),
-        (BinaryHandling::Hex, r#"{"type":"string","optional":true}"#, "\"fbff00\""),
+        (
+            BinaryHandling::Bytes,
+            r#"{"type":"bytes","optional":true}"#,
+            "\"+/8A\"",
+        ),
+        (
+            BinaryHandling::Base64,
+            r#"{"type":"string","optional":true}"#,
+            "\"+/8A\"",
+        ),
+        (
+            BinaryHandling::Base64UrlSafe,
+            r#"{"type":"string","optional":true}"#,
+            "\"-_8A\"",
+        ),
+        (
+            BinaryHandling::Hex,
+            r#"{"type":"string","optional":true}"#,
+            "\"fbff00\"",
+        ),
     ];
     for (mode, schema_want, first) in expect {
         let o = TypeOptions {
@@ -386,10 +431,7 @@ fn interval_handling_modes() {
     );
     // 14 months = 426.125 days; minus 3 days and 4:05:06.000001 →
     // (423.125 * 86400 - 14706.000001) s.
-    assert_eq!(
-        v,
-        vec!["2813645500000", "36543293999999", "0", "-500000"]
-    );
+    assert_eq!(v, vec!["2813645500000", "36543293999999", "0", "-500000"]);
     let o = TypeOptions {
         interval_handling: IntervalHandling::String,
         ..opts()
@@ -542,7 +584,10 @@ fn arrays_enums_and_text_types() {
     // Debezium's enum arrays build the item schema without making it optional.
     let enum_arr = PgType::Array(Box::new(mood));
     let s = column_schema(&enum_arr, true, &opts()).to_connect_json();
-    assert!(s.starts_with(r#"{"type":"array","items":{"type":"string","optional":false"#), "{s}");
+    assert!(
+        s.starts_with(r#"{"type":"array","items":{"type":"string","optional":false"#),
+        "{s}"
+    );
 
     // Text-printed types pass through as STRING with their semantic names.
     for (pg, name) in [

@@ -15,8 +15,8 @@ use bytes::{Buf, BytesMut};
 use datafusion::arrow::array::{
     new_null_array, ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder,
     Decimal128Builder, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
-    IntervalMonthDayNanoBuilder, ListArray, MapBuilder, MapFieldNames, NullBufferBuilder, RecordBatch,
-    StringBuilder, StructArray, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
+    IntervalMonthDayNanoBuilder, ListArray, MapBuilder, MapFieldNames, NullBufferBuilder,
+    RecordBatch, StringBuilder, StructArray, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, IntervalMonthDayNano, SchemaRef};
@@ -25,8 +25,8 @@ use super::pgtext::{self, exact, utf8, Reader};
 use super::SourceError;
 use crate::catalog::Column;
 use crate::types::{
-    decimal128_fits, point_fields, DecimalHandling, PgType, RangeType, MONEY_SCALE,
-    PG_EPOCH_DAYS, PG_EPOCH_MICROS,
+    decimal128_fits, point_fields, DecimalHandling, PgType, RangeType, MONEY_SCALE, PG_EPOCH_DAYS,
+    PG_EPOCH_MICROS,
 };
 
 pub use super::pgtext::{numeric_text, numeric_to_i128};
@@ -119,9 +119,7 @@ impl ColumnDecoder {
             PgType::NumericAs(_, DecimalHandling::Double) => {
                 Kind::NumericF64(Float64Builder::with_capacity(capacity))
             }
-            PgType::Numeric(_) | PgType::NumericAs(_, _) => {
-                Kind::NumericText(strings(capacity, 8))
-            }
+            PgType::Numeric(_) | PgType::NumericAs(_, _) => Kind::NumericText(strings(capacity, 8)),
             PgType::Money => Kind::Money(
                 Decimal128Builder::with_capacity(capacity)
                     .with_precision_and_scale(19, MONEY_SCALE)
@@ -737,7 +735,10 @@ mod tests {
         assert_eq!(list.len(), 5);
         let first = list.value(0);
         let first = first.as_primitive::<Int32Type>();
-        assert_eq!(first.iter().collect::<Vec<_>>(), vec![Some(1), None, Some(2)]);
+        assert_eq!(
+            first.iter().collect::<Vec<_>>(),
+            vec![Some(1), None, Some(2)]
+        );
         assert!(list.is_null(1));
         assert!(list.is_valid(2) && list.value(2).is_empty());
         assert!(list.is_null(3) && list.is_null(4));
