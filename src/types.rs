@@ -241,6 +241,13 @@ pub enum PgType {
     Ltree,
     Tsvector,
     Point,
+    /// PostGIS geometry / geography: their binary form is EWKB.
+    Geometry,
+    Geography,
+    /// pgvector's vector (float4 elements), halfvec (float2) and sparsevec.
+    Vector,
+    Halfvec,
+    Sparsevec,
     /// A one-dimensional array of the element type (typmod inherited from the column).
     Array(Box<PgType>),
     /// Anything else: kept so that the error can name it.
@@ -325,6 +332,11 @@ impl PgType {
             "hstore" => PgType::Hstore,
             "ltree" => PgType::Ltree,
             "citext" => PgType::Citext,
+            "geometry" => PgType::Geometry,
+            "geography" => PgType::Geography,
+            "vector" => PgType::Vector,
+            "halfvec" => PgType::Halfvec,
+            "sparsevec" => PgType::Sparsevec,
             _ => return None,
         })
     }
@@ -371,7 +383,11 @@ impl PgType {
             | PgType::Tsvector
             // Arrow has no time-with-offset type: timetz travels as Debezium's UTC text.
             | PgType::Timetz(_) => DataType::Utf8,
-            PgType::Bytea => DataType::Binary,
+            PgType::Bytea | PgType::Geometry | PgType::Geography => DataType::Binary,
+            PgType::Vector | PgType::Halfvec => {
+                DataType::List(Arc::new(Field::new("item", DataType::Float32, true)))
+            }
+            PgType::Sparsevec => DataType::Struct(sparsevec_fields()),
             PgType::Date => DataType::Date32,
             PgType::Time(_) => DataType::Time64(TimeUnit::Microsecond),
             PgType::Timestamp(_) => DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -493,6 +509,29 @@ pub fn hstore_arrow_type() -> DataType {
     )
 }
 
+/// sparsevec in Arrow: the dimension count and a map of 1-based index (as Postgres prints
+/// them) to value.
+pub fn sparsevec_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("dimensions", DataType::Int32, false),
+        Field::new(
+            "vector",
+            DataType::Map(
+                Arc::new(Field::new(
+                    "entries",
+                    DataType::Struct(Fields::from(vec![
+                        Field::new("keys", DataType::Int32, false),
+                        Field::new("values", DataType::Float32, true),
+                    ])),
+                    false,
+                )),
+                false,
+            ),
+            false,
+        ),
+    ])
+}
+
 /// point in Arrow: its two coordinates.
 pub fn point_fields() -> Fields {
     Fields::from(vec![
@@ -564,6 +603,11 @@ impl fmt::Display for PgType {
             PgType::Ltree => f.write_str("ltree"),
             PgType::Tsvector => f.write_str("tsvector"),
             PgType::Point => f.write_str("point"),
+            PgType::Geometry => f.write_str("geometry"),
+            PgType::Geography => f.write_str("geography"),
+            PgType::Vector => f.write_str("vector"),
+            PgType::Halfvec => f.write_str("halfvec"),
+            PgType::Sparsevec => f.write_str("sparsevec"),
             PgType::Array(elem) => write!(f, "{elem}[]"),
             PgType::Unsupported { name, .. } => f.write_str(name),
         }
@@ -651,6 +695,11 @@ impl PgType {
             "ltree" => PgType::Ltree,
             "tsvector" => PgType::Tsvector,
             "point" => PgType::Point,
+            "geometry" => PgType::Geometry,
+            "geography" => PgType::Geography,
+            "vector" => PgType::Vector,
+            "halfvec" => PgType::Halfvec,
+            "sparsevec" => PgType::Sparsevec,
             _ => return None,
         })
     }
@@ -762,6 +811,11 @@ mod tests {
             PgType::Ltree,
             PgType::Tsvector,
             PgType::Point,
+            PgType::Geometry,
+            PgType::Geography,
+            PgType::Vector,
+            PgType::Halfvec,
+            PgType::Sparsevec,
             PgType::Array(Box::new(PgType::Numeric(Some((10, 2))))),
             PgType::Array(Box::new(PgType::Timestamp(3))),
             PgType::Array(Box::new(PgType::Enum {

@@ -668,6 +668,59 @@ async fn containers_and_errors() {
     }
 }
 
+/// PostGIS (only where it is installed): the binary send form is the EWKB that Debezium reads
+/// as hex text, and the SRID comes from it.
+#[tokio::test]
+async fn postgis_binary_is_the_ewkb_debezium_reads() {
+    let Some(client) = connect().await else {
+        return;
+    };
+    if !extension(&client, "postgis").await {
+        return;
+    }
+    for (ty, pg) in [
+        ("geometry", PgType::Geometry),
+        ("geography", PgType::Geography),
+    ] {
+        let batch = copy(
+            &client,
+            &format!(
+                "SELECT v, format('%s', v) || '/' || ST_SRID(v) FROM (VALUES \
+                 ('SRID=4326;POINT(1 2)'::{ty}), ('LINESTRING(0 0,1 1)'::{ty}), \
+                 ('SRID=4326;POLYGON((0 0,1 0,1 1,0 0))'::{ty})) t(v)"
+            ),
+            &pg,
+        )
+        .await;
+        let col = cdcql::plan::OutputColumn {
+            name: "v".into(),
+            pg_type: pg.clone(),
+            nullable: true,
+        };
+        let converted = cdcql::envelope::columns::connect_array(
+            batch.column(0),
+            &col,
+            &cdcql::types::TypeOptions::default(),
+        )
+        .unwrap();
+        let s = converted.as_struct();
+        let wkb = s.column(0).as_binary::<i32>();
+        let srid = s.column(1).as_primitive::<Int32Type>();
+        let want = batch.column(1).as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            let (hex, want_srid) = want.value(i).rsplit_once('/').unwrap();
+            let got_hex: String = wkb.value(i).iter().map(|b| format!("{b:02X}")).collect();
+            assert_eq!(got_hex, hex, "{ty} row {i}");
+            let got_srid = if srid.is_null(i) { 0 } else { srid.value(i) };
+            assert_eq!(got_srid.to_string(), want_srid, "{ty} row {i}");
+        }
+    }
+    // PostGIS puts a table (spatial_ref_sys) into public: do not leave it in the shared database.
+    let _ = client
+        .batch_execute("DROP EXTENSION IF EXISTS postgis")
+        .await;
+}
+
 #[tokio::test]
 async fn catalog_resolves_domains_enums_arrays_and_extensions() {
     let Some(client) = connect().await else {
@@ -707,6 +760,9 @@ async fn catalog_resolves_domains_enums_arrays_and_extensions() {
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
         .unwrap();
+    if have_isn {
+        let _ = client.batch_execute("DROP EXTENSION IF EXISTS isn").await;
+    }
     let catalog = catalog.unwrap();
     let t = catalog.table(&TableName::new(&schema, "t")).unwrap();
     let ty = |c: &str| t.column(c).unwrap().pg_type.clone();

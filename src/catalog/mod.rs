@@ -5,8 +5,9 @@
 //!
 //! Column types are resolved here: domains to their base type (the domain's typmod when the
 //! column has none), arrays to their element type, enums with their labels in `enumsortorder`
-//! (Debezium 3.6's `allowed` order), and the extension types cdcql maps (hstore, ltree, citext)
-//! by name, since their OIDs differ per database. A type without a binary send function cannot
+//! (Debezium 3.6's `allowed` order), and the extension types cdcql maps (hstore, ltree, citext,
+//! PostGIS geometry/geography, pgvector vector/halfvec/sparsevec) by name, since their OIDs
+//! differ per database. A type without a binary send function cannot
 //! be read by binary COPY or binary pgoutput, so it is unsupported whatever its name.
 
 use std::collections::{BTreeMap, HashMap};

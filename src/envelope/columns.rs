@@ -149,11 +149,52 @@ pub fn column_schema(pg: &PgType, optional: bool, opts: &TypeOptions) -> Schema 
         .named("io.debezium.data.geometry.Point")
         .version(1)
         .doc("Geometry (POINT)"),
+        PgType::Geometry | PgType::Geography => {
+            let (name, doc) = match pg {
+                PgType::Geometry => ("io.debezium.data.geometry.Geometry", "Geometry"),
+                _ => ("io.debezium.data.geometry.Geography", "Geography"),
+            };
+            Schema::new(ConnectType::Struct(vec![
+                Field::new("wkb", Schema::new(ConnectType::Bytes)),
+                Field::new("srid", Schema::new(ConnectType::Int32).optional(true)),
+            ]))
+            .named(name)
+            .version(1)
+            .doc(doc)
+        }
+        PgType::Vector => named(
+            ConnectType::Array(Box::new(Schema::new(ConnectType::Float64))),
+            "io.debezium.data.DoubleVector",
+        ),
+        PgType::Halfvec => named(
+            ConnectType::Array(Box::new(Schema::new(ConnectType::Float32))),
+            "io.debezium.data.FloatVector",
+        ),
+        PgType::Sparsevec => Schema::new(ConnectType::Struct(vec![
+            Field::new("dimensions", Schema::new(ConnectType::Int16)),
+            Field::new(
+                "vector",
+                Schema::new(ConnectType::Map(
+                    Box::new(Schema::new(ConnectType::Int16)),
+                    Box::new(Schema::new(ConnectType::Float64)),
+                )),
+            ),
+        ]))
+        .named("io.debezium.data.SparseDoubleVector")
+        .version(1)
+        .doc("Sparse double vector"),
         PgType::Array(elem) => {
-            // Debezium makes array items optional, except on two code paths that build the
+            // Debezium makes array items optional, except on the code paths that build the
             // item schema without `.optional()`: enum arrays and the generic fallback
-            // (tsvector[] among the types cdcql maps).
-            let item_optional = !matches!(elem.as_ref(), PgType::Enum { .. } | PgType::Tsvector);
+            // (tsvector[] and the pgvector types among those cdcql maps).
+            let item_optional = !matches!(
+                elem.as_ref(),
+                PgType::Enum { .. }
+                    | PgType::Tsvector
+                    | PgType::Vector
+                    | PgType::Halfvec
+                    | PgType::Sparsevec
+            );
             Schema::new(ConnectType::Array(Box::new(column_schema(
                 elem,
                 item_optional,
@@ -316,6 +357,10 @@ fn convert(
         PgType::Interval => interval(array, opts.interval_handling)?,
         PgType::Hstore => hstore(array, opts.hstore_handling, column)?,
         PgType::Point => point(array, column)?,
+        PgType::Geometry | PgType::Geography => geometry(array, column)?,
+        PgType::Vector => float_vector(array, true, column)?,
+        PgType::Halfvec => float_vector(array, false, column)?,
+        PgType::Sparsevec => sparse_vector(array, column)?,
         PgType::Array(elem) => {
             let list = cast_to(
                 array,
@@ -1047,6 +1092,152 @@ fn point(array: &ArrayRef, column: &str) -> Result<ArrayRef, EnvelopeError> {
             Arc::new(wkb.finish()),
             Arc::new(Int32Array::new_null(s.len())),
         ],
+        s.nulls().cloned(),
+    )?))
+}
+
+// --- PostGIS and pgvector ----------------------------------------------------------------
+
+/// Debezium's `Geometry` / `Geography`: the EWKB as Postgres sends it, and the SRID it
+/// carries when the EWKB's SRID flag is set.
+fn geometry(array: &ArrayRef, column: &str) -> Result<ArrayRef, EnvelopeError> {
+    let wkb = cast_to(array, &DataType::Binary)?;
+    let bytes = wkb.as_binary::<i32>();
+    let mut srid = Int32Builder::with_capacity(bytes.len());
+    for i in 0..bytes.len() {
+        if bytes.is_null(i) {
+            srid.append_null();
+            continue;
+        }
+        let v = bytes.value(i);
+        if v.len() < 9 {
+            return Err(value_error(column, "EWKB shorter than its header"));
+        }
+        let little = v[0] != 0;
+        let int = |b: &[u8]| {
+            let b: [u8; 4] = b.try_into().expect("4 bytes");
+            if little {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b)
+            }
+        };
+        const EWKB_SRID: u32 = 0x2000_0000;
+        if int(&v[1..5]) & EWKB_SRID != 0 {
+            srid.append_value(int(&v[5..9]) as i32);
+        } else {
+            srid.append_null();
+        }
+    }
+    let fields = Fields::from(vec![
+        ArrowField::new("wkb", DataType::Binary, false),
+        ArrowField::new("srid", DataType::Int32, true),
+    ]);
+    let nulls = wkb.nulls().cloned();
+    Ok(Arc::new(StructArray::try_new(
+        fields,
+        vec![wkb, Arc::new(srid.finish())],
+        nulls,
+    )?))
+}
+
+/// pgvector prints float4 elements with the fewest digits that read back, and Debezium parses
+/// that text with `Double.parseDouble` (vector, sparsevec) or `Float.parseFloat` (halfvec).
+fn debezium_double(x: f32, buf: &mut String) -> f64 {
+    buf.clear();
+    let _ = write!(buf, "{x}");
+    buf.parse().unwrap_or(x as f64)
+}
+
+fn float_vector(array: &ArrayRef, double: bool, column: &str) -> Result<ArrayRef, EnvelopeError> {
+    let Some(list) = array.as_list_opt::<i32>() else {
+        return Err(value_error(
+            column,
+            format!("vector column arrived as {}", array.data_type()),
+        ));
+    };
+    let values = cast_to(list.values(), &DataType::Float32)?;
+    let values = values.as_primitive::<datafusion::arrow::datatypes::Float32Type>();
+    // Items are required in Debezium's vector schemas; a vector never holds NULL elements.
+    let converted: ArrayRef = if double {
+        let mut buf = String::new();
+        Arc::new(Float64Array::from_iter_values(
+            values
+                .values()
+                .iter()
+                .map(|x| debezium_double(*x, &mut buf)),
+        ))
+    } else {
+        Arc::new(datafusion::arrow::array::Float32Array::new(
+            values.values().clone(),
+            None,
+        ))
+    };
+    let field = Arc::new(ArrowField::new("item", converted.data_type().clone(), true));
+    Ok(Arc::new(ListArray::try_new(
+        field,
+        list.offsets().clone(),
+        converted,
+        list.nulls().cloned(),
+    )?))
+}
+
+/// Debezium's `SparseDoubleVector`: dimensions and the 1-based index → value map, both with
+/// INT16 keys (Debezium's `Short.parseShort` fails beyond 32767, so cdcql does too).
+fn sparse_vector(array: &ArrayRef, column: &str) -> Result<ArrayRef, EnvelopeError> {
+    let Some(s) = array.as_struct_opt() else {
+        return Err(value_error(
+            column,
+            format!("sparsevec column arrived as {}", array.data_type()),
+        ));
+    };
+    let short = |v: i32| {
+        i16::try_from(v).map_err(|_| {
+            value_error(
+                column,
+                format!("sparsevec index or dimension {v} is beyond Debezium's INT16"),
+            )
+        })
+    };
+    let dims = s.column(0).as_primitive::<Int32Type>();
+    let map = s.column(1).as_map();
+    let keys = map.keys().as_primitive::<Int32Type>();
+    let values = map
+        .values()
+        .as_primitive::<datafusion::arrow::datatypes::Float32Type>();
+    let mut out = datafusion::arrow::array::MapBuilder::new(
+        Some(datafusion::arrow::array::MapFieldNames {
+            entry: "entries".into(),
+            key: "keys".into(),
+            value: "values".into(),
+        }),
+        datafusion::arrow::array::Int16Builder::with_capacity(keys.len()),
+        Float64Builder::with_capacity(keys.len()),
+    );
+    let mut out_dims = datafusion::arrow::array::Int16Builder::with_capacity(s.len());
+    let mut buf = String::new();
+    let offsets = map.value_offsets();
+    for i in 0..s.len() {
+        if s.is_valid(i) {
+            out_dims.append_value(short(dims.value(i))?);
+            for e in offsets[i] as usize..offsets[i + 1] as usize {
+                out.keys().append_value(short(keys.value(e))?);
+                out.values()
+                    .append_value(debezium_double(values.value(e), &mut buf));
+            }
+        } else {
+            out_dims.append_value(0);
+        }
+        out.append(true)?;
+    }
+    let vector = out.finish();
+    let fields = Fields::from(vec![
+        ArrowField::new("dimensions", DataType::Int16, false),
+        ArrowField::new("vector", vector.data_type().clone(), false),
+    ]);
+    Ok(Arc::new(StructArray::try_new(
+        fields,
+        vec![Arc::new(out_dims.finish()), Arc::new(vector)],
         s.nulls().cloned(),
     )?))
 }

@@ -612,3 +612,93 @@ fn arrays_enums_and_text_types() {
         r#"{"type":"int64","optional":false}"#
     );
 }
+
+#[test]
+fn postgis_geometry_and_geography() {
+    // EWKB of SRID=4326;POINT(1 2), little-endian, and of POINT(1 2) without SRID.
+    let mut with_srid = vec![1u8];
+    with_srid.extend((1u32 | 0x2000_0000).to_le_bytes());
+    with_srid.extend(4326u32.to_le_bytes());
+    with_srid.extend(1.0f64.to_le_bytes());
+    with_srid.extend(2.0f64.to_le_bytes());
+    let mut plain = vec![0u8]; // big-endian
+    plain.extend(1u32.to_be_bytes());
+    plain.extend(1.0f64.to_be_bytes());
+    plain.extend(2.0f64.to_be_bytes());
+    let a: ArrayRef = Arc::new(BinaryArray::from(vec![
+        Some(&with_srid[..]),
+        Some(&plain[..]),
+        None,
+    ]));
+    let (schema, v) = render(&PgType::Geometry, &opts(), Arc::clone(&a));
+    assert_eq!(
+        schema,
+        r#"{"type":"struct","fields":[{"type":"bytes","optional":false,"field":"wkb"},{"type":"int32","optional":true,"field":"srid"}],"optional":true,"name":"io.debezium.data.geometry.Geometry","version":1,"doc":"Geometry"}"#
+    );
+    let b64 = |b: &[u8]| {
+        let mut o = Vec::new();
+        base64_into(&mut o, b);
+        String::from_utf8(o).unwrap()
+    };
+    assert_eq!(
+        v,
+        vec![
+            format!(r#"{{"wkb":"{}","srid":4326}}"#, b64(&with_srid)),
+            format!(r#"{{"wkb":"{}","srid":null}}"#, b64(&plain)),
+            "null".to_string()
+        ]
+    );
+    let (schema, _) = render(&PgType::Geography, &opts(), a);
+    assert!(schema
+        .contains(r#""name":"io.debezium.data.geometry.Geography","version":1,"doc":"Geography""#));
+    let short: ArrayRef = Arc::new(BinaryArray::from(vec![&[1u8, 1, 0][..]]));
+    assert!(conversion_error(&PgType::Geometry, &opts(), short).contains("EWKB"));
+}
+
+#[test]
+fn pgvector_types() {
+    let mut b = ListBuilder::new(datafusion::arrow::array::Float32Builder::new());
+    b.values().append_value(0.1);
+    b.values().append_value(-2.5);
+    b.append(true);
+    b.append(false);
+    let vectors: ArrayRef = Arc::new(b.finish());
+    // Debezium parses pgvector's shortest float4 text as a double: 0.1f → 0.1, not 0.10000000149.
+    let (schema, v) = render(&PgType::Vector, &opts(), Arc::clone(&vectors));
+    assert_eq!(
+        schema,
+        r#"{"type":"array","items":{"type":"double","optional":false},"optional":true,"name":"io.debezium.data.DoubleVector","version":1}"#
+    );
+    assert_eq!(v, vec!["[0.1,-2.5]", "null"]);
+    let (schema, v) = render(&PgType::Halfvec, &opts(), vectors);
+    assert!(schema.contains(r#""items":{"type":"float","optional":false}"#));
+    assert!(schema.contains("io.debezium.data.FloatVector"));
+    assert_eq!(v, vec!["[0.1,-2.5]", "null"]);
+
+    let mut m = MapBuilder::new(
+        Some(datafusion::arrow::array::MapFieldNames {
+            entry: "entries".into(),
+            key: "keys".into(),
+            value: "values".into(),
+        }),
+        datafusion::arrow::array::Int32Builder::new(),
+        datafusion::arrow::array::Float32Builder::new(),
+    );
+    m.keys().append_value(1);
+    m.values().append_value(1.5);
+    m.keys().append_value(3);
+    m.values().append_value(0.1);
+    m.append(true).unwrap();
+    let sparse: ArrayRef = Arc::new(StructArray::new(
+        crate::types::sparsevec_fields(),
+        vec![Arc::new(Int32Array::from(vec![5])), Arc::new(m.finish())],
+        None,
+    ));
+    let (schema, v) = render(&PgType::Sparsevec, &opts(), sparse);
+    assert_eq!(
+        schema,
+        r#"{"type":"struct","fields":[{"type":"int16","optional":false,"field":"dimensions"},{"type":"map","keys":{"type":"int16","optional":false},"values":{"type":"double","optional":false},"optional":false,"field":"vector"}],"optional":true,"name":"io.debezium.data.SparseDoubleVector","version":1,"doc":"Sparse double vector"}"#
+    );
+    // A map with non-string keys is written as [[key,value],...] by JsonConverter.
+    assert_eq!(v, vec![r#"{"dimensions":5,"vector":[[1,1.5],[3,0.1]]}"#]);
+}

@@ -25,8 +25,8 @@ use super::pgtext::{self, exact, utf8, Reader};
 use super::SourceError;
 use crate::catalog::Column;
 use crate::types::{
-    decimal128_fits, point_fields, DecimalHandling, PgType, RangeType, MONEY_SCALE, PG_EPOCH_DAYS,
-    PG_EPOCH_MICROS,
+    decimal128_fits, point_fields, sparsevec_fields, DecimalHandling, PgType, RangeType,
+    MONEY_SCALE, PG_EPOCH_DAYS, PG_EPOCH_MICROS,
 };
 
 pub use super::pgtext::{numeric_text, numeric_to_i128};
@@ -80,6 +80,18 @@ enum Kind {
     Point {
         x: Float64Builder,
         y: Float64Builder,
+        nulls: NullBufferBuilder,
+    },
+    /// pgvector's vector (`half` false) and halfvec: a list of float4.
+    FloatList {
+        offsets: Vec<i32>,
+        values: Float32Builder,
+        nulls: NullBufferBuilder,
+        half: bool,
+    },
+    Sparse {
+        dims: Int32Builder,
+        map: MapBuilder<Int32Builder, Float32Builder>,
         nulls: NullBufferBuilder,
     },
     List {
@@ -137,7 +149,34 @@ impl ColumnDecoder {
             PgType::Jsonb => Kind::Versioned(strings(capacity, 16), "jsonb"),
             PgType::Ltree => Kind::Versioned(strings(capacity, 16), "ltree"),
             PgType::Uuid => Kind::Uuid(strings(capacity, 36)),
-            PgType::Bytea => Kind::Bytea(BinaryBuilder::with_capacity(capacity, capacity * 16)),
+            // PostGIS sends EWKB, which is what Debezium's Geometry carries.
+            PgType::Bytea | PgType::Geometry | PgType::Geography => {
+                Kind::Bytea(BinaryBuilder::with_capacity(capacity, capacity * 16))
+            }
+            PgType::Vector | PgType::Halfvec => Kind::FloatList {
+                offsets: {
+                    let mut o = Vec::with_capacity(capacity + 1);
+                    o.push(0);
+                    o
+                },
+                values: Float32Builder::with_capacity(capacity * 8),
+                nulls: NullBufferBuilder::new(capacity),
+                half: matches!(pg, PgType::Halfvec),
+            },
+            PgType::Sparsevec => Kind::Sparse {
+                dims: Int32Builder::with_capacity(capacity),
+                map: MapBuilder::with_capacity(
+                    Some(MapFieldNames {
+                        entry: "entries".into(),
+                        key: "keys".into(),
+                        value: "values".into(),
+                    }),
+                    Int32Builder::with_capacity(capacity * 4),
+                    Float32Builder::with_capacity(capacity * 4),
+                    capacity,
+                ),
+                nulls: NullBufferBuilder::new(capacity),
+            },
             PgType::Date => Kind::Date(Date32Builder::with_capacity(capacity)),
             PgType::Time(_) => Kind::Time(Time64MicrosecondBuilder::with_capacity(capacity)),
             PgType::Timetz(_) => Kind::Timetz(strings(capacity, 16)),
@@ -219,6 +258,8 @@ impl ColumnDecoder {
             Kind::Interval(b) => b.len(),
             Kind::Hstore(b) => b.len(),
             Kind::Point { x, .. } => x.len(),
+            Kind::FloatList { offsets, .. } => offsets.len() - 1,
+            Kind::Sparse { dims, .. } => dims.len(),
             Kind::List { offsets, .. } => offsets.len() - 1,
             Kind::Unsupported(_, n) => *n,
         }
@@ -260,6 +301,20 @@ impl ColumnDecoder {
                 // The struct's children are non-nullable: a NULL point keeps placeholder zeros.
                 x.append_value(0.0);
                 y.append_value(0.0);
+                nulls.append_null();
+            }
+            Kind::FloatList {
+                offsets,
+                values,
+                nulls,
+                ..
+            } => {
+                offsets.push(values.len() as i32);
+                nulls.append_null();
+            }
+            Kind::Sparse { dims, map, nulls } => {
+                dims.append_value(0);
+                let _ = map.append(true);
                 nulls.append_null();
             }
             Kind::List {
@@ -409,6 +464,52 @@ impl ColumnDecoder {
                 y.append_value(py);
                 nulls.append_non_null();
             }
+            Kind::FloatList {
+                offsets,
+                values,
+                nulls,
+                half,
+            } => {
+                // vector / halfvec send: int16 dim, int16 unused, then the elements.
+                let mut r = Reader::new(v);
+                let dim = r.i16()?.max(0) as usize;
+                r.i16()?;
+                let width = if *half { 2 } else { 4 };
+                let body = r.take(dim * width)?;
+                r.end()?;
+                for e in body.chunks_exact(width) {
+                    values.append_value(if *half {
+                        half_to_f32(u16::from_be_bytes([e[0], e[1]]))
+                    } else {
+                        f32::from_be_bytes([e[0], e[1], e[2], e[3]])
+                    });
+                }
+                offsets.push(
+                    i32::try_from(values.len())
+                        .map_err(|_| "vector column too large for a batch")?,
+                );
+                nulls.append_non_null();
+            }
+            Kind::Sparse { dims, map, nulls } => {
+                // sparsevec send: int32 dim, int32 nnz, int32 unused, 0-based indices, values.
+                let mut r = Reader::new(v);
+                let dim = r.i32()?;
+                let nnz = r.i32()?.max(0) as usize;
+                r.i32()?;
+                let indices = r.take(nnz * 4)?;
+                let vals = r.take(nnz * 4)?;
+                r.end()?;
+                for (i, x) in indices.chunks_exact(4).zip(vals.chunks_exact(4)) {
+                    // Postgres prints (and Debezium keeps) 1-based indices.
+                    let index = i32::from_be_bytes([i[0], i[1], i[2], i[3]]);
+                    map.keys().append_value(index.saturating_add(1));
+                    map.values()
+                        .append_value(f32::from_be_bytes([x[0], x[1], x[2], x[3]]));
+                }
+                map.append(true).map_err(|e| e.to_string())?;
+                dims.append_value(dim);
+                nulls.append_non_null();
+            }
             Kind::List {
                 offsets,
                 nulls,
@@ -507,6 +608,25 @@ impl ColumnDecoder {
                 vec![Arc::new(x.finish()), Arc::new(y.finish())],
                 nulls.finish(),
             )),
+            Kind::FloatList {
+                offsets,
+                values,
+                nulls,
+                ..
+            } => {
+                let ends = std::mem::replace(offsets, vec![0]);
+                Arc::new(ListArray::new(
+                    Arc::new(Field::new("item", DataType::Float32, true)),
+                    OffsetBuffer::new(ScalarBuffer::from(ends)),
+                    Arc::new(values.finish()),
+                    nulls.finish(),
+                ))
+            }
+            Kind::Sparse { dims, map, nulls } => Arc::new(StructArray::new(
+                sparsevec_fields(),
+                vec![Arc::new(dims.finish()), Arc::new(map.finish())],
+                nulls.finish(),
+            )),
             Kind::List {
                 field,
                 offsets,
@@ -524,6 +644,28 @@ impl ColumnDecoder {
             Kind::Unsupported(_, n) => new_null_array(&DataType::Null, std::mem::take(n)),
         }
     }
+}
+
+/// IEEE half precision (pgvector's halfvec elements) to f32, exactly.
+fn half_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let mant = (h & 0x3ff) as u32;
+    let bits = match exp {
+        0 if mant == 0 => sign,
+        0 => {
+            // Subnormal: shift the mantissa up to an implicit leading one.
+            let (mut e, mut m) = (127 - 15 + 1, mant);
+            while m & 0x400 == 0 {
+                m <<= 1;
+                e -= 1;
+            }
+            sign | (e << 23) | ((m & 0x3ff) << 13)
+        }
+        0x1f => sign | 0x7f80_0000 | (mant << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (mant << 13),
+    };
+    f32::from_bits(bits)
 }
 
 /// Turns a binary COPY byte stream into record batches of at most `batch_rows` rows.
@@ -773,6 +915,58 @@ mod tests {
         let s = a.as_struct();
         assert_eq!(s.column(1).as_primitive::<Float64Type>().value(0), -2.0);
         assert!(s.is_null(1) && s.is_null(2));
+    }
+
+    #[test]
+    fn pgvector_types() {
+        let mut v = 3i16.to_be_bytes().to_vec();
+        v.extend(0i16.to_be_bytes());
+        for x in [1.5f32, -0.1, 0.0] {
+            v.extend(x.to_be_bytes());
+        }
+        let (a, r) = decode(&PgType::Vector, &[Some(&v), None, Some(&v[..7])]);
+        assert!(r[0].is_ok() && r[2].is_err());
+        let list = a.as_list::<i32>();
+        let first = list.value(0);
+        let values: Vec<f32> = first
+            .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+            .values()
+            .to_vec();
+        assert_eq!(values, vec![1.5, -0.1, 0.0]);
+        assert!(list.is_null(1) && list.is_null(2));
+
+        // halfvec: 1.0 = 0x3c00, -2.5 = 0xc100, 2^-24 (smallest subnormal) = 0x0001
+        let mut h = 3i16.to_be_bytes().to_vec();
+        h.extend(0i16.to_be_bytes());
+        for bits in [0x3c00u16, 0xc100, 0x0001] {
+            h.extend(bits.to_be_bytes());
+        }
+        let (a, _) = decode(&PgType::Halfvec, &[Some(&h)]);
+        let first = a.as_list::<i32>().value(0);
+        let values: Vec<f32> = first
+            .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+            .values()
+            .to_vec();
+        assert_eq!(values, vec![1.0, -2.5, 2f32.powi(-24)]);
+
+        // sparsevec '{1:1.5,3:2}/5': indices 0 and 2 on the wire.
+        let mut s = 5i32.to_be_bytes().to_vec();
+        s.extend(2i32.to_be_bytes());
+        s.extend(0i32.to_be_bytes());
+        s.extend(0i32.to_be_bytes());
+        s.extend(2i32.to_be_bytes());
+        s.extend(1.5f32.to_be_bytes());
+        s.extend(2f32.to_be_bytes());
+        let (a, r) = decode(&PgType::Sparsevec, &[Some(&s), None, Some(&s[..20])]);
+        assert!(r[0].is_ok() && r[2].is_err());
+        let st = a.as_struct();
+        assert_eq!(st.column(0).as_primitive::<Int32Type>().value(0), 5);
+        let m = st.column(1).as_map();
+        assert_eq!(
+            m.keys().as_primitive::<Int32Type>().values().to_vec(),
+            vec![1, 3]
+        );
+        assert!(st.is_null(1) && st.is_null(2));
     }
 
     #[test]
