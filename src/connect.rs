@@ -1,9 +1,22 @@
 //! The Kafka Connect data model, which is what Debezium's consumers actually depend on.
 //!
 //! Envelopes describe their key and value as a Connect [`Schema`] and hand over Arrow columns
-//! whose physical types follow it (`Int32` for INT32, `Utf8` for STRING, `Binary` or
-//! `Decimal128` for BYTES, `Struct` for STRUCT, ...). Encoders only know this model, never
-//! Postgres or Debezium; that keeps envelopes and encodings independent.
+//! whose physical types follow it. Encoders only know this model, never Postgres or Debezium;
+//! that keeps envelopes and encodings independent. The Arrow form of each Connect type:
+//!
+//! | Connect | Arrow |
+//! |---|---|
+//! | BOOLEAN | `Boolean` |
+//! | INT8 / INT16 / INT32 / INT64 | `Int8` / `Int16` / `Int32` / `Int64` |
+//! | FLOAT32 / FLOAT64 | `Float32` / `Float64` |
+//! | STRING | `Utf8` |
+//! | BYTES | `Binary`, or `Decimal128` for a `Decimal` (the unscaled value; encoders write its minimal two's complement) |
+//! | STRUCT | `Struct`, one child per field in schema order, same names |
+//! | ARRAY | `List` (i32 offsets) of the item's Arrow form; a NULL element is a NULL in the child |
+//! | MAP | `Map` with entries `{keys, values}` (keys non-null, not sorted), keys and values in their own Arrow forms |
+//!
+//! A NULL at any level is an Arrow NULL; a child of a NULL struct or list entry holds
+//! placeholder values that encoders must not read.
 
 use std::fmt::Write;
 
@@ -19,6 +32,8 @@ pub enum ConnectType {
     Bytes,
     String,
     Array(Box<Schema>),
+    /// Keys, values.
+    Map(Box<Schema>, Box<Schema>),
     Struct(Vec<Field>),
 }
 
@@ -126,6 +141,7 @@ impl Schema {
             ConnectType::Bytes => "bytes",
             ConnectType::String => "string",
             ConnectType::Array(_) => "array",
+            ConnectType::Map(_, _) => "map",
             ConnectType::Struct(_) => "struct",
         });
         out.push('"');
@@ -143,6 +159,12 @@ impl Schema {
             ConnectType::Array(items) => {
                 out.push_str(",\"items\":");
                 items.write_connect_json(out, None);
+            }
+            ConnectType::Map(keys, values) => {
+                out.push_str(",\"keys\":");
+                keys.write_connect_json(out, None);
+                out.push_str(",\"values\":");
+                values.write_connect_json(out, None);
             }
             _ => {}
         }
@@ -236,6 +258,26 @@ mod tests {
         assert_eq!(
             key.to_connect_json(),
             r#"{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"dbserver1.public.orders.Key"}"#
+        );
+    }
+
+    #[test]
+    fn array_and_map_schemas_match_connect_json_converter() {
+        let arr = Schema::new(ConnectType::Array(Box::new(
+            Schema::new(ConnectType::Int32).optional(true),
+        )))
+        .optional(true);
+        assert_eq!(
+            arr.to_connect_json(),
+            r#"{"type":"array","items":{"type":"int32","optional":true},"optional":true}"#
+        );
+        let map = Schema::new(ConnectType::Map(
+            Box::new(Schema::new(ConnectType::String)),
+            Box::new(Schema::new(ConnectType::String).optional(true)),
+        ));
+        assert_eq!(
+            map.to_connect_json(),
+            r#"{"type":"map","keys":{"type":"string","optional":false},"values":{"type":"string","optional":true},"optional":false}"#
         );
     }
 

@@ -63,7 +63,7 @@ fn orders_envelope(plan: &PipelinePlan) -> DebeziumTable {
     let Envelope::Debezium(opts) = &plan.envelope else {
         panic!("the reference pipeline uses ENVELOPE DEBEZIUM")
     };
-    DebeziumTable::new(&plan.tables[0], opts, "shop").with_version("3.6.1.Final")
+    DebeziumTable::new(&plan.tables[0], opts, "shop", &plan.types).with_version("3.6.1.Final")
 }
 
 /// Rows of `public.orders` in the source's Arrow form.

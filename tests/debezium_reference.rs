@@ -57,7 +57,7 @@ fn insert_event_matches_debezium_bytes() {
     let Envelope::Debezium(opts) = &plan.envelope else {
         panic!("the reference pipeline uses ENVELOPE DEBEZIUM")
     };
-    let env = DebeziumTable::new(table, opts, "shop").with_version("3.6.1.Final");
+    let env = DebeziumTable::new(table, opts, "shop", &plan.types).with_version("3.6.1.Final");
 
     let row = RecordBatch::try_new(
         table.output_schema(),
@@ -120,7 +120,7 @@ fn delete_is_followed_by_a_tombstone_with_the_same_key() {
     let Envelope::Debezium(opts) = &plan.envelope else {
         panic!("the reference pipeline uses ENVELOPE DEBEZIUM")
     };
-    let env = DebeziumTable::new(table, opts, "shop");
+    let env = DebeziumTable::new(table, opts, "shop", &plan.types);
     let row = RecordBatch::try_new(
         table.output_schema(),
         vec![

@@ -2,11 +2,18 @@
 //! nullability and primary keys. This is the only place the planner's inputs touch the outside
 //! world; the resulting [`Catalog`] is plain data, so planning stays a pure function and golden
 //! tests can use a catalog written by hand ([`Catalog::from_ddl_like`]).
+//!
+//! Column types are resolved here: domains to their base type (the domain's typmod when the
+//! column has none), arrays to their element type, enums with their labels in `enumsortorder`
+//! (Debezium 3.6's `allowed` order), and the extension types cdcql maps (hstore, ltree, citext,
+//! PostGIS geometry/geography, pgvector vector/halfvec/sparsevec) by name, since their OIDs
+//! differ per database. A type without a binary send function cannot
+//! be read by binary COPY or binary pgoutput, so it is unsupported whatever its name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use crate::types::PgType;
+use crate::types::{PgType, Support};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -68,6 +75,9 @@ pub struct Column {
     pub name: String,
     pub pg_type: PgType,
     pub nullable: bool,
+    /// `pg_attribute.atttypid`, to notice a type change in the replication stream; 0 when
+    /// unknown (hand-written catalogs).
+    pub type_oid: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +114,104 @@ SELECT n.nspname::text, c.relname::text, a.attname::text, a.atttypid::oid, a.att
    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
  ORDER BY 1, 2, a.attnum";
 
+/// Every type a user column uses, and recursively their element and base types.
+const TYPES_SQL: &str = "\
+WITH RECURSIVE used(oid) AS (
+    SELECT DISTINCT a.atttypid
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+     WHERE c.relkind IN ('r', 'p')
+       AND a.attnum > 0 AND NOT a.attisdropped
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  UNION
+    SELECT x.oid
+      FROM used u
+      JOIN pg_catalog.pg_type t ON t.oid = u.oid
+      CROSS JOIN LATERAL (VALUES (t.typelem), (t.typbasetype)) AS x(oid)
+     WHERE x.oid <> 0
+)
+SELECT t.oid, t.typname::text, t.typtype::text, t.typcategory::text, t.typelem, t.typbasetype,
+       t.typtypmod, t.typsend::oid <> 0,
+       (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+          FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid)
+  FROM used JOIN pg_catalog.pg_type t ON t.oid = used.oid";
+
+/// The `pg_type` facts type resolution needs.
+#[derive(Debug, Clone)]
+struct TypeRow {
+    name: String,
+    typtype: String,
+    category: String,
+    elem: u32,
+    base: u32,
+    typmod: i32,
+    has_send: bool,
+    labels: Vec<String>,
+}
+
+/// Resolve a column's type (`atttypid`, `atttypmod`); `shown` is `format_type`'s text.
+fn resolve_type(types: &HashMap<u32, TypeRow>, oid: u32, typmod: i32, shown: &str) -> PgType {
+    resolve_depth(types, oid, typmod, shown, 0)
+}
+
+fn resolve_depth(
+    types: &HashMap<u32, TypeRow>,
+    oid: u32,
+    typmod: i32,
+    shown: &str,
+    depth: u32,
+) -> PgType {
+    let row = types.get(&oid);
+    let unsupported = || PgType::Unsupported {
+        name: shown.to_string(),
+        oid,
+    };
+    if depth > 32 {
+        return unsupported();
+    }
+    if let Some(t) = row.filter(|t| t.typtype == "d") {
+        // A domain's own typmod applies when the column has none (one level, as Debezium).
+        let typmod = if typmod >= 0 { typmod } else { t.typmod };
+        let base_name = types.get(&t.base).map_or(shown, |b| b.name.as_str());
+        return resolve_depth(types, t.base, typmod, base_name, depth + 1);
+    }
+    if let Some(t) = row.filter(|t| !t.has_send) {
+        // Binary COPY and binary pgoutput would fail on it (e.g. isn's isbn).
+        return PgType::Unsupported {
+            name: format!("{shown} (no binary send function)"),
+            oid: if t.base != 0 { t.base } else { oid },
+        };
+    }
+    let builtin = PgType::from_oid(oid, typmod, shown);
+    if builtin.support() != Support::Unknown {
+        return builtin;
+    }
+    let Some(t) = row else {
+        return builtin;
+    };
+    if t.category == "A" && t.elem != 0 {
+        let elem_name = types.get(&t.elem).map_or("?", |e| e.name.as_str());
+        let elem = resolve_depth(types, t.elem, typmod, elem_name, depth + 1);
+        return match elem {
+            PgType::Array(_) => unsupported(),
+            e => PgType::Array(Box::new(e)),
+        };
+    }
+    if t.typtype == "e" {
+        return PgType::Enum {
+            name: t.name.clone(),
+            labels: t.labels.clone(),
+        };
+    }
+    if t.typtype == "b" {
+        if let Some(ext) = PgType::from_extension_name(&t.name) {
+            return ext;
+        }
+    }
+    unsupported()
+}
+
 const PRIMARY_KEYS_SQL: &str = "\
 SELECT n.nspname::text, c.relname::text, a.attname::text
   FROM pg_catalog.pg_index i
@@ -122,6 +230,22 @@ impl Catalog {
             .query_one("SELECT current_database()::text", &[])
             .await?
             .get(0);
+        let mut types: HashMap<u32, TypeRow> = HashMap::new();
+        for row in client.query(TYPES_SQL, &[]).await? {
+            types.insert(
+                row.get(0),
+                TypeRow {
+                    name: row.get(1),
+                    typtype: row.get(2),
+                    category: row.get(3),
+                    elem: row.get(4),
+                    base: row.get(5),
+                    typmod: row.get(6),
+                    has_send: row.get(7),
+                    labels: row.get::<_, Option<Vec<String>>>(8).unwrap_or_default(),
+                },
+            );
+        }
         let mut tables: BTreeMap<TableName, Table> = BTreeMap::new();
         for row in client.query(COLUMNS_SQL, &[]).await? {
             let name = TableName::new(row.get::<_, String>(0), row.get::<_, String>(1));
@@ -131,8 +255,9 @@ impl Catalog {
             let type_name: String = row.get(6);
             let column = Column {
                 name: row.get(2),
-                pg_type: PgType::from_oid(type_oid, typmod, &type_name),
+                pg_type: resolve_type(&types, type_oid, typmod, &type_name),
                 nullable: !not_null,
+                type_oid,
             };
             tables
                 .entry(name.clone())
@@ -166,7 +291,9 @@ impl Catalog {
     ///   amount numeric(10,2)
     /// ```
     /// Types use the names [`PgType`]'s `Display` prints (`integer`, `numeric(10,2)`,
-    /// `timestamp(6) with time zone`, ...).
+    /// `timestamp(6) with time zone`, `integer[]`, `enum mood('sad','ok')`, `hstore`, ...);
+    /// a domain is written as its base type, and `unsupported NAME` stands for a type cdcql
+    /// cannot map.
     pub fn from_ddl_like(text: &str) -> Result<Catalog, CatalogError> {
         let mut cat = Catalog::default();
         let mut current: Option<TableName> = None;
@@ -223,6 +350,7 @@ impl Catalog {
                     name: name.to_string(),
                     pg_type,
                     nullable,
+                    type_oid: 0,
                 });
                 if pk {
                     table.primary_key.push(name.to_string());
@@ -230,58 +358,6 @@ impl Catalog {
             }
         }
         Ok(cat)
-    }
-}
-
-impl PgType {
-    /// Inverse of `Display`, for hand-written fixtures; unknown names become `Unsupported`
-    /// when prefixed with `unsupported `.
-    pub fn from_display_name(s: &str) -> Option<PgType> {
-        if let Some(name) = s.strip_prefix("unsupported ") {
-            return Some(PgType::Unsupported {
-                name: name.to_string(),
-                oid: 0,
-            });
-        }
-        let (base, arg) = match s.find('(') {
-            Some(i) => {
-                let close = s.find(')')?;
-                (
-                    format!("{}{}", &s[..i], &s[close + 1..]),
-                    Some(&s[i + 1..close]),
-                )
-            }
-            None => (s.to_string(), None),
-        };
-        let num = |a: Option<&str>| a.and_then(|a| a.trim().parse::<u32>().ok());
-        let prec = |a: Option<&str>| num(a).map(|p| p.min(6) as u8).unwrap_or(6);
-        Some(match base.trim() {
-            "boolean" => PgType::Bool,
-            "smallint" => PgType::Int2,
-            "integer" => PgType::Int4,
-            "bigint" => PgType::Int8,
-            "real" => PgType::Float4,
-            "double precision" => PgType::Float8,
-            "numeric" => match arg {
-                None => PgType::Numeric(None),
-                Some(a) => {
-                    let (p, sc) = a.split_once(',').unwrap_or((a, "0"));
-                    PgType::Numeric(Some((p.trim().parse().ok()?, sc.trim().parse().ok()?)))
-                }
-            },
-            "text" => PgType::Text,
-            "character varying" => PgType::Varchar(num(arg)),
-            "character" => PgType::Bpchar(num(arg)),
-            "bytea" => PgType::Bytea,
-            "date" => PgType::Date,
-            "time without time zone" => PgType::Time(prec(arg)),
-            "timestamp without time zone" => PgType::Timestamp(prec(arg)),
-            "timestamp with time zone" => PgType::Timestamptz(prec(arg)),
-            "uuid" => PgType::Uuid,
-            "json" => PgType::Json,
-            "jsonb" => PgType::Jsonb,
-            _ => return None,
-        })
     }
 }
 
@@ -305,6 +381,77 @@ mod tests {
                 Some(c.pg_type.clone())
             );
         }
+    }
+
+    fn row(
+        name: &str,
+        typtype: &str,
+        category: &str,
+        elem: u32,
+        base: u32,
+        typmod: i32,
+    ) -> TypeRow {
+        TypeRow {
+            name: name.into(),
+            typtype: typtype.into(),
+            category: category.into(),
+            elem,
+            base,
+            typmod,
+            has_send: true,
+            labels: vec![],
+        }
+    }
+
+    #[test]
+    fn resolves_domains_arrays_enums_and_extensions() {
+        use crate::types::oid;
+        let numeric_10_2 = ((10 << 16) | 2) + 4;
+        let mut types = HashMap::new();
+        types.insert(oid::NUMERIC, row("numeric", "b", "N", 0, 0, -1));
+        types.insert(1231, row("_numeric", "b", "A", oid::NUMERIC, 0, -1));
+        types.insert(
+            90_001,
+            row("price", "d", "N", 0, oid::NUMERIC, numeric_10_2),
+        );
+        types.insert(90_002, row("price2", "d", "N", 0, 90_001, -1));
+        types.insert(90_003, row("_price", "b", "A", 90_001, 0, -1));
+        let mut mood = row("mood", "e", "E", 0, 0, -1);
+        mood.labels = vec!["sad".into(), "ok".into()];
+        types.insert(90_004, mood.clone());
+        types.insert(90_005, row("_mood", "b", "A", 90_004, 0, -1));
+        types.insert(90_006, row("hstore", "b", "U", 0, 0, -1));
+        let mut isbn = row("isbn", "b", "U", 0, 0, -1);
+        isbn.has_send = false;
+        types.insert(90_007, isbn);
+        types.insert(90_008, row("box", "b", "G", oid::POINT, 0, -1));
+
+        let r = |oid, typmod| resolve_type(&types, oid, typmod, "shown");
+        assert_eq!(r(90_001, -1), PgType::Numeric(Some((10, 2))));
+        // The column's own typmod wins over the domain's.
+        assert_eq!(r(90_001, (5 << 16) + 4), PgType::Numeric(Some((5, 0))));
+        assert_eq!(r(90_002, -1), PgType::Numeric(Some((10, 2))));
+        assert_eq!(
+            r(90_003, -1),
+            PgType::Array(Box::new(PgType::Numeric(Some((10, 2)))))
+        );
+        assert_eq!(
+            r(1231, numeric_10_2),
+            PgType::Array(Box::new(PgType::Numeric(Some((10, 2)))))
+        );
+        let want_mood = PgType::Enum {
+            name: "mood".into(),
+            labels: vec!["sad".into(), "ok".into()],
+        };
+        assert_eq!(r(90_004, -1), want_mood);
+        assert_eq!(r(90_005, -1), PgType::Array(Box::new(want_mood)));
+        assert_eq!(r(90_006, -1), PgType::Hstore);
+        assert!(
+            matches!(r(90_007, -1), PgType::Unsupported { name, .. } if name.contains("binary send"))
+        );
+        // box has an element type (point) but is not an array.
+        assert!(matches!(r(90_008, -1), PgType::Unsupported { .. }));
+        assert!(matches!(r(123_456, -1), PgType::Unsupported { .. }));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Decimal128Array, Float32Array, Float64Array,
-    Int16Array, Int32Array, Int64Array, Int8Array, StringArray, StructArray,
+    Int16Array, Int32Array, Int64Array, Int8Array, ListArray, MapArray, StringArray, StructArray,
 };
 use datafusion::arrow::datatypes::DataType;
 use std::io::Write;
@@ -94,6 +94,9 @@ enum Kind<'a> {
     Bytes(&'a BinaryArray),
     Decimal(&'a Decimal128Array),
     Struct(StructWriter<'a>),
+    List(&'a ListArray, Box<Writer<'a>>),
+    /// Keys, values, and whether the keys are strings (a JSON object) or not (`[[k,v],..]`).
+    Map(&'a MapArray, Box<Writer<'a>>, Box<Writer<'a>>, bool),
 }
 
 struct Writer<'a> {
@@ -129,11 +132,18 @@ impl<'a> Writer<'a> {
             (ConnectType::Struct(_), _) => {
                 Kind::Struct(StructWriter::new(schema, downcast(array, schema)?)?)
             }
-            (ConnectType::Array(_), _) => {
-                return Err(EncodeError::TypeMismatch {
-                    arrow: array.data_type().to_string(),
-                    connect: "array (not supported yet)".into(),
-                })
+            (ConnectType::Array(items), _) => {
+                let list: &ListArray = downcast(array, schema)?;
+                Kind::List(list, Box::new(Writer::new(items, list.values())?))
+            }
+            (ConnectType::Map(keys, values), _) => {
+                let map: &MapArray = downcast(array, schema)?;
+                Kind::Map(
+                    map,
+                    Box::new(Writer::new(keys, map.keys())?),
+                    Box::new(Writer::new(values, map.values())?),
+                    keys.ty == ConnectType::String,
+                )
             }
         };
         Ok(Writer {
@@ -172,6 +182,39 @@ impl<'a> Writer<'a> {
                 out.push(b'"');
             }
             Kind::Struct(s) => s.write_fields(row, out),
+            Kind::List(list, items) => {
+                let offsets = list.value_offsets();
+                out.push(b'[');
+                for (n, i) in (offsets[row] as usize..offsets[row + 1] as usize).enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    items.write(i, out);
+                }
+                out.push(b']');
+            }
+            Kind::Map(map, keys, values, string_keys) => {
+                // JsonConverter: an object when the keys are strings, else [[k,v],...].
+                let offsets = map.value_offsets();
+                out.push(if *string_keys { b'{' } else { b'[' });
+                for (n, i) in (offsets[row] as usize..offsets[row + 1] as usize).enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    if *string_keys {
+                        keys.write(i, out);
+                        out.push(b':');
+                        values.write(i, out);
+                    } else {
+                        out.push(b'[');
+                        keys.write(i, out);
+                        out.push(b',');
+                        values.write(i, out);
+                        out.push(b']');
+                    }
+                }
+                out.push(if *string_keys { b'}' } else { b']' });
+            }
         }
     }
 }

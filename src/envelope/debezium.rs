@@ -16,6 +16,7 @@ pub use super::EnvelopeError;
 use super::{ChangeBatch, Op, RecordSchemas, Records, SourcePosition};
 use crate::connect::{ConnectType, DefaultValue, Field, Schema};
 use crate::plan::{DebeziumOptions, OutputColumn, TablePlan};
+use crate::types::TypeOptions;
 
 /// The Debezium release whose layout we follow (envelope v2, source v1 with origin fields).
 pub const DEBEZIUM_LAYOUT: &str = "3.6";
@@ -77,15 +78,21 @@ pub struct DebeziumTable {
     table_name: String,
     version: String,
     tombstones: bool,
+    types: TypeOptions,
 }
 
 impl DebeziumTable {
-    pub fn new(plan: &TablePlan, opts: &DebeziumOptions, database: &str) -> Self {
+    pub fn new(
+        plan: &TablePlan,
+        opts: &DebeziumOptions,
+        database: &str,
+        types: &TypeOptions,
+    ) -> Self {
         let topic = &plan.topic;
         let row_fields: Vec<Field> = plan
             .output
             .iter()
-            .map(|c| Field::new(&c.name, column_schema(&c.pg_type, c.nullable)))
+            .map(|c| Field::new(&c.name, column_schema(&c.pg_type, c.nullable, types)))
             .collect();
         let key = (!plan.key.is_empty()).then(|| {
             Schema::new(ConnectType::Struct(
@@ -93,7 +100,7 @@ impl DebeziumTable {
                     .iter()
                     .map(|&i| {
                         let c = &plan.output[i];
-                        Field::new(&c.name, column_schema(&c.pg_type, false))
+                        Field::new(&c.name, column_schema(&c.pg_type, false, types))
                     })
                     .collect(),
             ))
@@ -124,6 +131,7 @@ impl DebeziumTable {
             table_name: plan.table.name.clone(),
             version: format!("cdcql-{}", env!("CARGO_PKG_VERSION")),
             tombstones: opts.tombstones,
+            types: types.clone(),
         }
     }
 
@@ -273,7 +281,12 @@ impl DebeziumTable {
             .output
             .iter()
             .enumerate()
-            .map(|(i, c)| Ok((c.name.as_str(), connect_array(rb.column(i), c)?)))
+            .map(|(i, c)| {
+                Ok((
+                    c.name.as_str(),
+                    connect_array(rb.column(i), c, &self.types)?,
+                ))
+            })
             .collect::<Result<Vec<_>, EnvelopeError>>()?;
         struct_of(cols, None)
     }
@@ -287,7 +300,10 @@ impl DebeziumTable {
             .iter()
             .map(|&i| {
                 let c = &self.output[i];
-                Ok((c.name.as_str(), connect_array(rb.column(i), c)?))
+                Ok((
+                    c.name.as_str(),
+                    connect_array(rb.column(i), c, &self.types)?,
+                ))
             })
             .collect::<Result<Vec<_>, EnvelopeError>>()?;
         Ok(Some(struct_of(cols, None)?))

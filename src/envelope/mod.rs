@@ -145,8 +145,11 @@ impl TableEnvelope {
                 table,
                 opts,
                 &pipeline.database,
+                &pipeline.types,
             )),
-            Envelope::Native(opts) => TableEnvelope::Native(native::NativeTable::new(table, opts)),
+            Envelope::Native(opts) => {
+                TableEnvelope::Native(native::NativeTable::new(table, opts, &pipeline.types))
+            }
         }
     }
 

@@ -22,6 +22,7 @@ use super::columns::{column_schema, connect_array};
 use super::{ChangeBatch, EnvelopeError, Op, RecordSchemas, Records};
 use crate::connect::{ConnectType, Field, Schema};
 use crate::plan::{NativeOptions, OutputColumn, TablePlan};
+use crate::types::TypeOptions;
 
 /// Names of the metadata fields, in value order. A column with one of these names is refused
 /// at plan time.
@@ -33,15 +34,16 @@ pub struct NativeTable {
     output: Vec<OutputColumn>,
     key: Vec<usize>,
     deleted_marker: bool,
+    types: TypeOptions,
 }
 
 impl NativeTable {
-    pub fn new(plan: &TablePlan, opts: &NativeOptions) -> Self {
+    pub fn new(plan: &TablePlan, opts: &NativeOptions, types: &TypeOptions) -> Self {
         let topic = &plan.topic;
         let mut fields: Vec<Field> = plan
             .output
             .iter()
-            .map(|c| Field::new(&c.name, column_schema(&c.pg_type, c.nullable)))
+            .map(|c| Field::new(&c.name, column_schema(&c.pg_type, c.nullable, types)))
             .collect();
         fields.push(Field::new("__op", Schema::new(ConnectType::String)));
         fields.push(Field::new("__version", Schema::new(ConnectType::Int64)));
@@ -59,7 +61,7 @@ impl NativeTable {
                     .iter()
                     .map(|&i| {
                         let c = &plan.output[i];
-                        Field::new(&c.name, column_schema(&c.pg_type, false))
+                        Field::new(&c.name, column_schema(&c.pg_type, false, types))
                     })
                     .collect(),
             ))
@@ -70,6 +72,7 @@ impl NativeTable {
             output: plan.output.clone(),
             key: plan.key.clone(),
             deleted_marker: opts.deleted_marker,
+            types: types.clone(),
         }
     }
 
@@ -115,7 +118,12 @@ impl NativeTable {
             .output
             .iter()
             .enumerate()
-            .map(|(i, c)| Ok((c.name.clone(), connect_array(image.column(i), c)?)))
+            .map(|(i, c)| {
+                Ok((
+                    c.name.clone(),
+                    connect_array(image.column(i), c, &self.types)?,
+                ))
+            })
             .collect::<Result<_, EnvelopeError>>()?;
         let ts_ms = batch.position.ts_us.div_euclid(1000);
         let versions: Int64Array = match &batch.lsns {
@@ -154,7 +162,7 @@ impl NativeTable {
                 .iter()
                 .map(|&i| {
                     let c = &self.output[i];
-                    let a = connect_array(image.column(i), c)?;
+                    let a = connect_array(image.column(i), c, &self.types)?;
                     Ok((c.name.clone(), take(&a, &idx, None)?))
                 })
                 .collect::<Result<_, EnvelopeError>>()?;

@@ -633,11 +633,11 @@ fn plan_pipeline(
         transaction_max_messages: opts
             .int("transaction_max_messages", 1, 100_000_000)?
             .unwrap_or(50_000) as u64,
-        transaction_max_ms: opts
-            .duration_ms("transaction_max_ms")?
-            .unwrap_or(100),
+        transaction_max_ms: opts.duration_ms("transaction_max_ms")?.unwrap_or(100),
         parallelism: opts.int("parallelism", 1, 64)?.unwrap_or(1) as usize,
-        chunk_rows: opts.int("chunk_rows", 1000, 1_000_000_000)?.unwrap_or(100_000) as u64,
+        chunk_rows: opts
+            .int("chunk_rows", 1000, 1_000_000_000)?
+            .unwrap_or(100_000) as u64,
     };
     let topic_settings = TopicSettings {
         partitions: opts.int("partitions", 1, 100_000)?.unwrap_or(1) as i32,
@@ -651,8 +651,15 @@ fn plan_pipeline(
         PipelineBody::Tables(names) => {
             for name in names {
                 let table = query::resolve_table(file, catalog, name)?;
-                let read_columns = table.columns.clone();
-                query::check_types(file, &table.name, &read_columns, name.span)?;
+                let read_columns = query::check_types(
+                    file,
+                    &table.name,
+                    &table.columns,
+                    name.span,
+                    &types,
+                    false,
+                    &mut warnings,
+                )?;
                 let output: Vec<OutputColumn> = read_columns
                     .iter()
                     .map(|c| OutputColumn {
@@ -677,7 +684,7 @@ fn plan_pipeline(
         }
         PipelineBody::Queries(queries) => {
             for q in queries {
-                let mut t = query::plan_query(file, p, catalog, q, &mut warnings)?;
+                let mut t = query::plan_query(file, p, catalog, q, &types, &mut warnings)?;
                 t.topic = template.render(&catalog.database, &t.table, &p.name.value);
                 tables.push(t);
             }

@@ -20,6 +20,7 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Span as SqlSpan};
 use super::{closest, OutputColumn, PlanError, TablePlan};
 use crate::catalog::{Catalog, Column, Table, TableName};
 use crate::parse::{CreatePipeline, ObjectName, SelectQuery, SourceFile, Span};
+use crate::types::{Support, TypeOptions, UnknownTypes};
 
 /// Map a sqlparser span (1-based line/column within the query text) to file bytes.
 fn file_span(q: &SelectQuery, s: SqlSpan) -> Span {
@@ -107,30 +108,83 @@ fn lookup_table<'c>(
     Err(err)
 }
 
+/// The columns a pipeline can read, with their types as read under the pipeline's type
+/// options. Columns Debezium leaves out of its events (arrays of money, interval, bit varying,
+/// xml, point, name) are left out with a warning; columns of types nobody maps are an error,
+/// or left out with a warning under `unknown_types = 'skip'`. `explicit` means the query names
+/// the columns: then leaving one out would change the query, so both are errors.
 pub(super) fn check_types(
     file: &SourceFile,
     table: &TableName,
     columns: &[Column],
     span: Span,
-) -> Result<(), PlanError> {
+    types: &TypeOptions,
+    explicit: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Column>, PlanError> {
+    let mut readable = Vec::with_capacity(columns.len());
     for c in columns {
-        if !c.pg_type.is_supported() {
-            return Err(PlanError::new(
-                file,
-                format!(
-                    "column {}.{} has type {}, which is not supported yet",
+        match c.pg_type.support() {
+            Support::Supported => readable.push(Column {
+                pg_type: c.pg_type.under(types),
+                ..c.clone()
+            }),
+            Support::OmittedByDebezium if explicit => {
+                return Err(PlanError::new(
+                    file,
+                    format!(
+                        "column {}.{} has type {}, which Debezium leaves out of its events",
+                        table, c.name, c.pg_type
+                    ),
+                    span,
+                    "reads this column",
+                )
+                .with_help(format!(
+                    "Debezium does not capture arrays of money, interval, bit varying, xml, \
+                     point or name; leave `{}` out of the query",
+                    c.name
+                )))
+            }
+            Support::OmittedByDebezium => warnings.push(format!(
+                "column {}.{} ({}) is left out, as Debezium does: it does not capture arrays \
+                 of money, interval, bit varying, xml, point or name",
+                table, c.name, c.pg_type
+            )),
+            Support::Unknown if !explicit && types.unknown_types == UnknownTypes::Skip => warnings
+                .push(format!(
+                    "column {}.{} has type {}, which cdcql cannot map: left out \
+                     (unknown_types = 'skip')",
                     table, c.name, c.pg_type
-                ),
-                span,
-                "reads this column",
-            )
-            .with_help(format!(
-                "leave `{}` out of the SELECT list, or CAST it to text in the query",
-                c.name
-            )));
+                )),
+            Support::Unknown => {
+                let help = if explicit {
+                    format!(
+                        "leave `{}` out of the query (cdcql reads every value in Postgres' \
+                         binary format and maps it the way Debezium does)",
+                        c.name
+                    )
+                } else {
+                    format!(
+                        "list the columns you want in a SELECT without `{}`, or add \
+                         unknown_types = 'skip' to the pipeline's WITH (...) to leave such \
+                         columns out",
+                        c.name
+                    )
+                };
+                return Err(PlanError::new(
+                    file,
+                    format!(
+                        "column {}.{} has type {}, which cdcql cannot map",
+                        table, c.name, c.pg_type
+                    ),
+                    span,
+                    "reads this column",
+                )
+                .with_help(help));
+            }
         }
     }
-    Ok(())
+    Ok(readable)
 }
 
 pub(super) fn arrow_schema(columns: &[Column]) -> SchemaRef {
@@ -431,6 +485,7 @@ pub(super) fn plan_query(
     p: &CreatePipeline,
     catalog: &Catalog,
     q: &SelectQuery,
+    types: &TypeOptions,
     warnings: &mut Vec<String>,
 ) -> Result<TablePlan, PlanError> {
     let select = check_shape(file, q)?;
@@ -443,15 +498,26 @@ pub(super) fn plan_query(
         .filter(|c| used.as_ref().is_none_or(|u| u.contains(&c.name)))
         .cloned()
         .collect();
-    check_types(file, &table.name, &referenced, q.span)?;
+    check_types(
+        file,
+        &table.name,
+        &referenced,
+        q.span,
+        types,
+        used.is_some(),
+        warnings,
+    )?;
 
-    // Register only the supported columns: an unsupported one the query does not read
-    // must not stop planning.
+    // Register only the readable columns (as read under the type options): one the query
+    // does not read must not stop planning, and `*` leaves it out.
     let visible: Vec<Column> = table
         .columns
         .iter()
         .filter(|c| c.pg_type.is_supported())
-        .cloned()
+        .map(|c| Column {
+            pg_type: c.pg_type.under(types),
+            ..c.clone()
+        })
         .collect();
     let config =
         SessionConfig::new().set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
@@ -510,7 +576,10 @@ pub(super) fn plan_query(
             Expr::Column(c) => Some(c.name.clone()),
             _ => None,
         };
-        let pg_type = match source.as_deref().and_then(|s| table.column(s)) {
+        let pg_type = match source
+            .as_deref()
+            .and_then(|s| visible.iter().find(|c| c.name == s))
+        {
             Some(col) => col.pg_type.clone(),
             None => crate::types::PgType::from_arrow(field.data_type()).ok_or_else(|| {
                 PlanError::new(
@@ -566,8 +635,7 @@ pub(super) fn plan_query(
             needed.insert(c.name.clone());
         }
     }
-    let read_columns: Vec<Column> = table
-        .columns
+    let read_columns: Vec<Column> = visible
         .iter()
         .filter(|c| needed.contains(&c.name))
         .cloned()

@@ -225,6 +225,7 @@ async fn run_inner(
             lsn: Some(lsn),
             messages: shared.messages.load(Ordering::Relaxed),
             updated_ms: super::now_ns() / 1_000_000,
+            chunks: Default::default(),
         };
         if let Err(e) = checkpoint(&tx, done).await {
             return Err(worker_error(worker.take(), e).await);
@@ -262,6 +263,7 @@ async fn run_inner(
         lsn: Some(acked_before_drain).filter(|l| *l > 0),
         messages: shared.messages.load(Ordering::Relaxed),
         updated_ms: super::now_ns() / 1_000_000,
+        chunks: Default::default(),
     };
     if result.is_ok() {
         let _ = checkpoint_nowait(&tx, last);

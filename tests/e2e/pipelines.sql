@@ -1,7 +1,9 @@
 -- Pipelines for tests/e2e_snapshot.rs (checked by tests/e2e/verify_snapshot.py).
 -- E2E_PREFIX is set by the test so that every run writes to fresh topics.
 CREATE CONNECTION pg TO POSTGRES (url = '${PG_URL:-postgres://postgres@127.0.0.1:5432/shop}');
-CREATE CONNECTION bus TO KAFKA (brokers = '${KAFKA_BROKERS:-127.0.0.1:9092}');
+-- The 1 MB text row makes a message bigger than librdkafka's default message.max.bytes and
+-- than the test broker's limit, which applies to the compressed batch.
+CREATE CONNECTION bus TO KAFKA (brokers = '${KAFKA_BROKERS:-127.0.0.1:9092}', 'message.max.bytes' = '8000000', 'compression.type' = 'lz4');
 
 CREATE PIPELINE types FROM pg INTO bus TOPIC '${E2E_PREFIX}.{schema}.{table}'
     FORMAT JSON ENVELOPE DEBEZIUM WITH (json_schemas = true, partitions = 4) TABLES (e2e.type_matrix);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent check of a cdcql snapshot of e2e.type_matrix (tests/e2e/type_matrix.sql) in Kafka.
 
-    verify_snapshot.py TOPIC PG_URL BROKERS types|filtered [--partitions N] [--timeout S]
+    verify_snapshot.py TOPIC PG_URL BROKERS types|filtered|opt_string|opt_double|opt_base64 [--partitions N] [--timeout S]
     verify_snapshot.py --self-test [--brokers BROKERS]
     verify_snapshot.py --brokers BROKERS --delete-topics TOPIC...   (test clean-up)
 
@@ -15,6 +15,12 @@ Postgres holds, converted by Debezium's default rules (../shared/reference/debez
 - `filtered`: the pipeline `SELECT id, upper(t) AS t_upper, n * 2 AS n2, CASE WHEN b THEN 'yes'
   ELSE 'no' END AS flag, CAST(i4 AS int8) AS i4_big ... WHERE i4 % 3 = 0`, payload-only JSON,
   2 partitions; expected rows come from running that SELECT in Postgres.
+- `opt_string`, `opt_double`, `opt_base64`: the type-option pipelines of options_pipelines.sql
+  over e2e.type_options (decimal/time/binary/interval/hstore handling and money digits), with
+  Postgres' NaN and ±Infinity numerics.
+
+Types Debezium reads as Postgres' text (inet, ranges, tsvector, "char", ...) are compared with
+Postgres' own output function (`format('%s', v)`, session TimeZone UTC).
 
 Prints `N passed, M failed` and exits 1 with the first mismatches when anything differs.
 """
@@ -27,7 +33,7 @@ import struct
 import sys
 import time
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 TABLE_SCHEMA, TABLE_NAME = "e2e", "type_matrix"
 SNAPSHOT_MARKERS = {"first", "true", "last", "first_in_data_collection", "last_in_data_collection"}
@@ -169,8 +175,8 @@ COLUMNS = [
     ("i2", field_schema("i2", "int16"), int, "int"),
     ("i4", field_schema("i4", "int32"), int, "int"),
     ("i8", field_schema("i8", "int64"), int, "int"),
-    ("f4", field_schema("f4", "float"), float, "float32"),
-    ("f8", field_schema("f8", "double"), float, "float64"),
+    ("f4", field_schema("f4", "float"), lambda v: json_float(float(v)), "float32"),
+    ("f8", field_schema("f8", "double"), lambda v: json_float(float(v)), "float64"),
     ("n", field_schema("n", "bytes", logical=DECIMAL, params=decimal_params(12, 3)), lambda v: connect_decimal(v, 3), "str"),
     ("nbig", field_schema("nbig", "bytes", logical=DECIMAL, params=decimal_params(38, 10)), lambda v: connect_decimal(v, 10), "str"),
     ("t", field_schema("t", "string"), str, "str"),
@@ -188,8 +194,373 @@ COLUMNS = [
     ("j", field_schema("j", "string", logical="io.debezium.data.Json"), str, "str"),
     ("jb", field_schema("jb", "string", logical="io.debezium.data.Json"), str, "str"),
 ]
-TYPES_QUERY = "SELECT {} FROM {}.{}".format(
-    ", ".join(f"{c}::text AS {c}" if c in ("j", "jb") else c for c, *_ in COLUMNS), TABLE_SCHEMA, TABLE_NAME)
+
+
+# --- the rest of Debezium's type mapping (reference §5) -------------------------------------
+# Each column is selected by an SQL expression whose result Python can hold (e.g. ±infinity
+# dates as text, intervals as their parts, text-printed types through their output function),
+# then converted here by the reference's rules.
+
+def nullable(sql_value, column):
+    """`sql_value` for a non-NULL `column`, else NULL (format('%s', NULL) would be '')."""
+    return f"CASE WHEN {column} IS NULL THEN NULL ELSE {sql_value} END"
+
+
+def output_text(column):
+    """The value as the type's output function prints it: what Debezium's JDBC/pgoutput reads."""
+    return nullable(f"format('%s', {column})", column)
+
+
+def elements(column, element_sql):
+    """An array's elements through `element_sql` (with `x` as the element), order kept."""
+    return nullable(
+        f"ARRAY(SELECT CASE WHEN x IS NULL THEN NULL ELSE {element_sql} END "
+        f"FROM unnest({column}) WITH ORDINALITY AS u(x, i) ORDER BY i)", column)
+
+
+def bitset_bytes(bits: str) -> str:
+    """io.debezium.data.Bits: java.util.BitSet.toByteArray() of the bit string with its rightmost
+    bit as bit 0 - little-endian, no trailing zero bytes."""
+    v = int(bits, 2) if bits else 0
+    return base64.b64encode(v.to_bytes((v.bit_length() + 7) // 8, "little")).decode()
+
+
+def variable_scale_decimal(v: Decimal):
+    """io.debezium.data.VariableScaleDecimal: BigDecimal.stripTrailingZeros, scale at least 0."""
+    sign, digits, exponent = v.as_tuple()
+    digits = list(digits)
+    while exponent < 0 and len(digits) > 1 and digits[-1] == 0:
+        digits.pop()
+        exponent += 1
+    n = int("".join(map(str, digits)) or "0")
+    if n == 0:
+        return {"scale": 0, "value": base64.b64encode(twos_complement(0)).decode()}
+    if exponent > 0:
+        n *= 10**exponent
+        exponent = 0
+    return {"scale": -exponent, "value": base64.b64encode(twos_complement(-n if sign else n)).decode()}
+
+
+def zoned_time(t: dt.time) -> str:
+    """io.debezium.time.ZonedTime: the time moved to UTC, ISO_OFFSET_TIME (minimal fraction)."""
+    offset_us = t.utcoffset() // MICRO
+    us = (micros_of_day(t.replace(tzinfo=None)) - offset_us) % (86_400 * 1_000_000)
+    s, frac = divmod(us, 1_000_000)
+    out = f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+    if frac:
+        out += ("." + f"{frac:06d}").rstrip("0")
+    return out + "Z"
+
+
+def micro_duration(parts) -> int:
+    """io.debezium.time.MicroDuration.durationMicros in Java's double arithmetic (months are
+    365.25/12 days; the seconds come from pgjdbc's PGInterval as whole + micros/1e6), then
+    Java's saturating (long) cast."""
+    years, months, days, hours, minutes, sec_us = parts
+    whole = sec_us // 1_000_000 if sec_us >= 0 else -((-sec_us) // 1_000_000)
+    micros = sec_us - whole * 1_000_000
+    seconds = float(whole) + float(micros) / 1e6
+    number_of_days = float(years * 12 + months) * (365.25 / 12.0) + float(days)
+    number_of_seconds = ((number_of_days * 24.0 + hours) * 60.0 + minutes) * 60.0 + seconds
+    total = number_of_seconds * 1e6 + 0.0
+    if total != total:
+        return 0
+    return max(-(2**63), min(2**63 - 1, int(total)))
+
+
+def json_float(v: float):
+    """A double as JsonConverter writes it (Jackson quotes the non-finite ones)."""
+    if v != v:
+        return "NaN"
+    if v in (float("inf"), float("-inf")):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v
+
+
+def point(xy):
+    x, y = xy
+    wkb = b"\x01\x01\x00\x00\x00" + struct.pack("<dd", x, y)
+    return {"x": json_float(x), "y": json_float(y), "wkb": base64.b64encode(wkb).decode(), "srid": None}
+
+
+DATE_INFINITY = {"infinity": -2147472692, "-infinity": -2147472691}
+TIMESTAMP_INFINITY_US = {"infinity": 9223372036825200000, "-infinity": -9223372036832400000}
+
+
+def date_or_infinity(text):
+    return DATE_INFINITY[text] if text in DATE_INFINITY else int(text)
+
+
+def micros_or_infinity(text, divisor=1):
+    if text in TIMESTAMP_INFINITY_US:
+        return TIMESTAMP_INFINITY_US[text] // divisor
+    return exact_div(int(text), divisor)
+
+
+def zoned_or_infinity(text):
+    if text in ("infinity", "-infinity"):
+        return text
+    return zoned_timestamp(EPOCH.replace(tzinfo=dt.timezone.utc) + int(text) * MICRO, 6)
+
+
+def listed(convert):
+    return lambda values: [None if v is None else convert(v) for v in values]
+
+
+def named(type_, logical, params=None, optional=True):
+    s = {"type": type_, "optional": optional, "name": logical, "version": 1}
+    if params:
+        s["parameters"] = params
+    return s
+
+
+def plain(type_, optional=True):
+    return {"type": type_, "optional": optional}
+
+
+def with_field(schema, name):
+    return dict(schema, field=name)
+
+
+def array_of(item, item_optional=True):
+    return {"type": "array", "items": dict(item, optional=item_optional), "optional": True}
+
+
+MOOD_ALLOWED = "sad,meh,ok,happy"  # enumsortorder: 'meh' was added BEFORE 'ok'
+EPOCH_SQL = "(extract(epoch from {c}) * 1000000)::numeric(30, 0)::text"
+DECIMAL_S = lambda p, s: named("bytes", DECIMAL, decimal_params(p, s))  # noqa: E731
+EPOCH_TZ = EPOCH.replace(tzinfo=dt.timezone.utc)
+
+# column -> (select expression, Connect schema without `field`, PG value -> JSON value, kind)
+EXTRA = {
+    "bit1": ("bit1::text", plain("boolean"), lambda v: v == "1", "bool"),
+    "bits": ("bits::text", named("bytes", "io.debezium.data.Bits", {"length": "12"}), bitset_bytes, "str"),
+    "vbits": ("vbits::text", named("bytes", "io.debezium.data.Bits", {"length": "2147483647"}), bitset_bytes, "str"),
+    "o": ("o::int8", plain("int64"), int, "int"),
+    "nvar": ("nvar", {"type": "struct", "fields": [
+        {"type": "int32", "optional": False, "field": "scale"},
+        {"type": "bytes", "optional": False, "field": "value"}],
+        "optional": True, "name": "io.debezium.data.VariableScaleDecimal", "version": 1,
+        "doc": "Variable scaled decimal"}, variable_scale_decimal, "exact"),
+    "nwide": ("nwide", DECIMAL_S(50, 5), lambda v: connect_decimal(v, 5), "str"),
+    "pr": ("pr", DECIMAL_S(8, 2), lambda v: connect_decimal(v, 2), "str"),
+    # money: Decimal with money.fraction.digits (2) as scale and no precision parameter
+    "m": ("m::numeric", named("bytes", DECIMAL, {"scale": "2"}), lambda v: connect_decimal(v, 2), "str"),
+    "c1": (output_text("c1"), plain("string"), str, "str"),
+    "nm": ("nm::text", plain("string"), str, "str"),
+    "ttz": ("ttz", named("string", "io.debezium.time.ZonedTime"), zoned_time, "str"),
+    "iv": (nullable("ARRAY[extract(year from iv), extract(month from iv), extract(day from iv), "
+                    "extract(hour from iv), extract(minute from iv), extract(microseconds from iv)]::int8[]", "iv"),
+           named("int64", "io.debezium.time.MicroDuration"), micro_duration, "int"),
+    "x": ("x::text", named("string", "io.debezium.data.Xml"), str, "str"),
+    "e": ("e::text", named("string", "io.debezium.data.Enum", {"allowed": MOOD_ALLOWED}), str, "str"),
+    "tv": (output_text("tv"), named("string", "io.debezium.data.Tsvector"), str, "str"),
+    "pt": (nullable("ARRAY[pt[0], pt[1]]", "pt"), {"type": "struct", "fields": [
+        {"type": "double", "optional": False, "field": "x"},
+        {"type": "double", "optional": False, "field": "y"},
+        {"type": "bytes", "optional": True, "field": "wkb"},
+        {"type": "int32", "optional": True, "field": "srid"}],
+        "optional": True, "name": "io.debezium.data.geometry.Point", "version": 1, "doc": "Geometry (POINT)"},
+        point, "exact"),
+    "d_inf": (nullable("CASE WHEN isfinite(d_inf) THEN (d_inf - date '1970-01-01')::text ELSE d_inf::text END", "d_inf"),
+              named("int32", "io.debezium.time.Date"), date_or_infinity, "int"),
+    "ts_inf": (nullable(f"CASE WHEN isfinite(ts_inf) THEN {EPOCH_SQL.format(c='ts_inf')} ELSE ts_inf::text END", "ts_inf"),
+               named("int64", "io.debezium.time.MicroTimestamp"), micros_or_infinity, "int"),
+    "ts3_inf": (nullable(f"CASE WHEN isfinite(ts3_inf) THEN {EPOCH_SQL.format(c='ts3_inf')} ELSE ts3_inf::text END", "ts3_inf"),
+                named("int64", "io.debezium.time.Timestamp"), lambda t: micros_or_infinity(t, 1000), "int"),
+    "tstz_inf": (nullable(f"CASE WHEN isfinite(tstz_inf) THEN {EPOCH_SQL.format(c='tstz_inf')} ELSE tstz_inf::text END", "tstz_inf"),
+                 named("string", "io.debezium.time.ZonedTimestamp"), zoned_or_infinity, "str"),
+    "ai": ("ai", array_of(plain("int32")), list, "exact"),
+    "ai8": ("ai8", array_of(plain("int64")), list, "exact"),
+    "at": ("at", array_of(plain("string")), list, "exact"),
+    "an": ("an", array_of(DECIMAL_S(10, 2)), listed(lambda v: connect_decimal(v, 2)), "exact"),
+    "af": ("af", array_of(plain("double")), listed(json_float), "exact"),
+    "ab": ("ab", array_of(plain("boolean")), list, "exact"),
+    "ad": ("ad", array_of(named("int32", "io.debezium.time.Date")), listed(epoch_days), "exact"),
+    "ats": ("ats", array_of(named("int64", "io.debezium.time.Timestamp")),
+            listed(lambda v: exact_div(epoch_micros(v), 1000)), "exact"),
+    "atz": ("atz", array_of(named("string", "io.debezium.time.ZonedTimestamp")),
+            listed(lambda v: zoned_timestamp(v, 6)), "exact"),
+    "au": ("au", array_of(named("string", "io.debezium.data.Uuid")), listed(str), "exact"),
+    "aj": (elements("aj", "x::text"), array_of(named("string", "io.debezium.data.Json")), list, "exact"),
+    "aby": ("aby", array_of(plain("bytes")), listed(lambda v: base64.b64encode(bytes(v)).decode()), "exact"),
+    # Debezium builds enum and tsvector array items without making them optional.
+    "ae": ("ae::text[]", array_of(named("string", "io.debezium.data.Enum", {"allowed": MOOD_ALLOWED}), False),
+           list, "exact"),
+    "atv": (elements("atv", "format('%s', x)"), array_of(named("string", "io.debezium.data.Tsvector"), False),
+            list, "exact"),
+    "h": (nullable("hstore_to_json(h)::text", "h"), named("string", "io.debezium.data.Json"), json.loads, "jsonstr"),
+    "ah": (elements("ah", "hstore_to_json(x)::text"), array_of(named("string", "io.debezium.data.Json")),
+           listed(json.loads), "jsonstrs"),
+    "l": ("l::text", named("string", "io.debezium.data.Ltree"), str, "str"),
+    "al": ("al::text[]", array_of(named("string", "io.debezium.data.Ltree")), list, "exact"),
+    "ci": ("ci::text", plain("string"), str, "str"),
+    "aci": ("aci::text[]", array_of(plain("string")), list, "exact"),
+}
+# Types printed by Postgres' own output function, compared as text.
+for _c in ("ip", "net", "mac", "mac8", "r4", "r8", "rn", "rts", "rtz", "rd"):
+    EXTRA[_c] = (output_text(_c), plain("string"), str, "str")
+EXTRA["ainet"] = (elements("ainet", "format('%s', x)"), array_of(plain("string")), list, "exact")
+
+# --- the type-option pipelines over e2e.type_options (tests/e2e/options_pipelines.sql) ---------
+
+OPTIONS_TABLE = "type_options"
+
+
+def java_double_str(v: float) -> str:
+    """Java's Double.toString: shortest digits; plain for 1e-3 <= |v| < 1e7, else d.dddE±n."""
+    if v != v:
+        return "NaN"
+    if v in (float("inf"), float("-inf")):
+        return "Infinity" if v > 0 else "-Infinity"
+    if v == 0:
+        return "-0.0" if struct.pack(">d", v)[0] & 0x80 else "0.0"
+    sign, digits, exponent = Decimal(repr(v)).as_tuple()
+    digits = list(digits)
+    while len(digits) > 1 and digits[-1] == 0:
+        digits.pop()
+        exponent += 1
+    sci = len(digits) - 1 + exponent
+    text = "".join(map(str, digits))
+    if 1e-3 <= abs(v) < 1e7:
+        point = len(text) + exponent
+        if point <= 0:
+            out = "0." + "0" * -point + text
+        elif point >= len(text):
+            out = text + "0" * (point - len(text)) + ".0"
+        else:
+            out = text[:point] + "." + text[point:]
+    else:
+        out = text[0] + "." + (text[1:] or "0") + f"E{sci}"
+    return ("-" if sign else "") + out
+
+
+def decimal_string(v: Decimal) -> str:
+    """decimal_handling 'string': BigDecimal.toString(), specials by their enum names."""
+    if v.is_nan():
+        return "NAN"
+    if v.is_infinite():
+        return "POSITIVE_INFINITY" if v > 0 else "NEGATIVE_INFINITY"
+    return str(v)  # Python's to-sci-string uses BigDecimal.toString's rule
+
+
+def interval_parts(parts):
+    years, months, days, hours, minutes, sec_us = parts
+    whole = sec_us // 1_000_000 if sec_us >= 0 else -((-sec_us) // 1_000_000)
+    return years, months, days, hours, minutes, whole, sec_us - whole * 1_000_000
+
+
+def interval_iso(parts) -> str:
+    """io.debezium.time.Interval: P<y>Y<m>M<d>DT<h>H<mi>M<s>S with the seconds of pgjdbc's
+    PGInterval (a double) through BigDecimal.valueOf().stripTrailingZeros().toPlainString()."""
+    years, months, days, hours, minutes, whole, micros = interval_parts(parts)
+    seconds = Decimal(java_double_str(float(whole) + float(micros) / 1e6)).normalize()
+    return f"P{years}Y{months}M{days}DT{hours}H{minutes}M{format(seconds, 'f')}S"
+
+
+def money_half_up(v: Decimal, digits: int) -> str:
+    q = v.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return connect_decimal(q, digits)
+
+
+INTERVAL_SQL = nullable("ARRAY[extract(year from iv), extract(month from iv), extract(day from iv), "
+                        "extract(hour from iv), extract(minute from iv), extract(microseconds from iv)]::int8[]", "iv")
+CONNECT_TIME = "org.apache.kafka.connect.data."
+
+
+def options_specs(variant):
+    """column -> (select, schema, convert, kind) for one option pipeline's output columns."""
+    ms = lambda v: exact_div(micros_of_day(v) - micros_of_day(v) % 1000, 1000)  # noqa: E731
+    ts_ms = lambda v: epoch_micros(v) // 1000  # noqa: E731 (floor, like Instant.toEpochMilli)
+    specs = {"id": ("id", plain("int64", optional=False), int, "int")}
+    if variant == "opt_string":
+        specs.update({
+            "n": ("n", plain("string"), decimal_string, "str"),
+            "nvar": ("nvar", plain("string"), decimal_string, "str"),
+            # Debezium reads money as a Java double: String.valueOf(double)
+            "m": ("m::numeric", plain("string"), lambda v: java_double_str(float(v)), "str"),
+            "by": ("by", plain("string"), lambda v: bytes(v).hex(), "str"),
+            "iv": (INTERVAL_SQL, named("string", "io.debezium.time.Interval"), interval_iso, "str"),
+            "tm3": ("tm3", named("int32", CONNECT_TIME + "Time"), ms, "int"),
+            "tm": ("tm", named("int32", CONNECT_TIME + "Time"), ms, "int"),
+            "ts3": ("ts3", named("int64", CONNECT_TIME + "Timestamp"), ts_ms, "int"),
+            "ts": ("ts", named("int64", CONNECT_TIME + "Timestamp"), ts_ms, "int"),
+            "d": ("d", named("int32", CONNECT_TIME + "Date"), epoch_days, "int"),
+            "h": (nullable("hstore_to_json(h)::text", "h"),
+                  {"type": "map", "keys": plain("string", optional=False), "values": plain("string"),
+                   "optional": True}, json.loads, "map"),
+        })
+    elif variant == "opt_double":
+        specs.update({
+            "n": ("n", plain("double"), lambda v: json_float(float(v)), "float64"),
+            "nvar": ("nvar", plain("double"), lambda v: json_float(float(v)), "float64"),
+            "m": ("m::numeric", plain("double"), lambda v: json_float(float(v)), "float64"),
+            "by": ("by", plain("string"), lambda v: base64.urlsafe_b64encode(bytes(v)).decode(), "str"),
+            "iv": (INTERVAL_SQL, named("int64", "io.debezium.time.MicroDuration"), micro_duration, "int"),
+            "tm3": ("tm3", named("int64", "io.debezium.time.MicroTime"), micros_of_day, "int"),
+            "tm": ("tm", named("int64", "io.debezium.time.MicroTime"), micros_of_day, "int"),
+            "ts3": ("ts3", named("int64", "io.debezium.time.Timestamp"), lambda v: exact_div(epoch_micros(v), 1000), "int"),
+            "ts": ("ts", named("int64", "io.debezium.time.MicroTimestamp"), epoch_micros, "int"),
+            "d": ("d", named("int32", "io.debezium.time.Date"), epoch_days, "int"),
+            "h": (nullable("hstore_to_json(h)::text", "h"), named("string", "io.debezium.data.Json"),
+                  json.loads, "jsonstr"),
+        })
+    elif variant == "opt_base64":
+        specs.update({
+            "m": ("m::numeric", named("bytes", DECIMAL, {"scale": "1"}), lambda v: money_half_up(v, 1), "str"),
+            "by": ("by", plain("string"), lambda v: base64.b64encode(bytes(v)).decode(), "str"),
+            "iv": (INTERVAL_SQL, named("int64", "io.debezium.time.MicroDuration"), micro_duration, "int"),
+            "tm3": ("tm3", named("int32", "io.debezium.time.Time"), ms, "int"),
+            "tm": ("tm", named("int64", "io.debezium.time.MicroTime"), micros_of_day, "int"),
+            "ts3": ("ts3", named("int64", "io.debezium.time.Timestamp"), lambda v: exact_div(epoch_micros(v), 1000), "int"),
+            "ts": ("ts", named("int64", "io.debezium.time.MicroTimestamp"), epoch_micros, "int"),
+            "d": ("d", named("int32", "io.debezium.time.Date"), epoch_days, "int"),
+        })
+    return specs
+
+
+def options_columns(conn, variant):
+    specs = options_specs(variant)
+    names = [r[0] for r in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+        "ORDER BY ordinal_position", (TABLE_SCHEMA, OPTIONS_TABLE)).fetchall()]
+    columns = [(n, with_field(specs[n][1], n), specs[n][2], specs[n][3]) for n in names if n in specs]
+    query = "SELECT {} FROM {}.{}".format(
+        ", ".join(f"{specs[n][0]} AS {n}" for n, *_ in columns), TABLE_SCHEMA, OPTIONS_TABLE)
+    return query, columns
+
+
+BASE_COLUMN_NAMES = [c for c, *_ in COLUMNS]
+
+
+def table_columns(conn):
+    """The type matrix's columns in table order; extension columns exist only where the
+    extensions could be created."""
+    names = [r[0] for r in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+        "ORDER BY ordinal_position", (TABLE_SCHEMA, TABLE_NAME)).fetchall()]
+    specs = []
+    for name in names:
+        if name in BASE_COLUMN_NAMES:
+            specs.append(COLUMNS[BASE_COLUMN_NAMES.index(name)])
+        elif name in EXTRA:
+            sql, schema, convert, kind = EXTRA[name]
+            specs.append((name, with_field(schema, name), convert, kind))
+        else:
+            raise SystemExit(f"verify_snapshot.py has no expectation for column {name}: add one to EXTRA")
+    return specs
+
+
+def select_sql(name):
+    if name in ("j", "jb"):
+        return f"{name}::text AS {name}"
+    if name in EXTRA:
+        return f"{EXTRA[name][0]} AS {name}"
+    return name
+
+
+def types_query(specs):
+    return "SELECT {} FROM {}.{}".format(", ".join(select_sql(c) for c, *_ in specs), TABLE_SCHEMA, TABLE_NAME)
 
 FILTERED_COLUMNS = ["id", "t_upper", "n2", "flag", "i4_big"]
 FILTERED_QUERY = f"""SELECT id, upper(t) AS t_upper, n * 2 AS n2, CASE WHEN b THEN 'yes' ELSE 'no' END AS flag,
@@ -209,8 +580,8 @@ ENVELOPE_FIELDS = ["before", "after"] + [f["field"] for f in ENVELOPE_TAIL_SCHEM
 SOURCE_FIELDS = [f["field"] for f in ENVELOPE_TAIL_SCHEMA[0]["fields"]]
 
 
-def envelope_schema(topic):
-    value = {"type": "struct", "fields": [f for _, f, _, _ in COLUMNS], "optional": True, "name": f"{topic}.Value"}
+def envelope_schema(topic, columns):
+    value = {"type": "struct", "fields": [f for _, f, _, _ in columns], "optional": True, "name": f"{topic}.Value"}
     return {
         "type": "struct",
         "fields": [dict(value, field="before"), dict(value, field="after")] + ENVELOPE_TAIL_SCHEMA,
@@ -228,14 +599,39 @@ def short(v, limit=160):
     return s if len(s) <= limit else s[:limit] + f"...({len(s)} chars)"
 
 
+def strictly_equal(a, b):
+    """JSON values equal with their types (1 is not 1.0 nor true), in order."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(strictly_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(strictly_equal(a[k], b[k]) for k in a)
+    return a == b
+
+
 def same(kind, expected, got):
     if expected is None or got is None:
         return expected is None and got is None
+    if kind == "exact":
+        return strictly_equal(expected, got)
+    if kind == "jsonstr":  # a JSON object in a string; key order is the map's, not compared
+        try:
+            return type(got) is str and json.loads(got) == expected
+        except ValueError:
+            return False
+    if kind == "map":  # a Connect MAP with string keys: a JSON object
+        return type(got) is dict and got == expected
+    if kind == "jsonstrs":
+        return (type(got) is list and len(got) == len(expected)
+                and all(same("jsonstr", e, g) for e, g in zip(expected, got)))
     if kind == "bool":
         return type(got) is bool and got == expected
     if kind == "int":
         return type(got) is int and got == expected
     if kind in ("float32", "float64"):
+        if isinstance(expected, str):  # non-finite: Jackson writes "NaN" / "Infinity" quoted
+            return got == expected
         if type(got) is not float:
             return False
         if kind == "float64":
@@ -278,7 +674,7 @@ def check_timestamps(rep, where, block):
     rep.check(ok, f"{where}: inconsistent ts_ms/ts_us/ts_ns {ms!r}/{us!r}/{ns!r}")
 
 
-def check_payload(rep, where, payload, db):
+def check_payload(rep, where, payload, db, table=TABLE_NAME):
     """What every snapshot record's envelope payload must hold, with or without schemas."""
     if not rep.check(isinstance(payload, dict), f"{where}: payload is not an object: {short(payload)}"):
         return None
@@ -289,7 +685,7 @@ def check_payload(rep, where, payload, db):
     source = payload.get("source")
     if rep.check(isinstance(source, dict), f"{where}: source {short(source)} is not an object"):
         rep.check(list(source) == SOURCE_FIELDS, f"{where}: source members {list(source)}, want {SOURCE_FIELDS}")
-        want = {"connector": "postgresql", "db": db, "schema": TABLE_SCHEMA, "table": TABLE_NAME}
+        want = {"connector": "postgresql", "db": db, "schema": TABLE_SCHEMA, "table": table}
         got = {k: source.get(k) for k in want}
         rep.check(got == want, f"{where}: source {got}, want {want}")
         rep.check(all(type(source.get(k)) is str for k in ("version", "name")),
@@ -376,9 +772,9 @@ def check_keyed_message(rep, msg, topic, partitions, by_id, schemas, records, ro
     return where, row, value
 
 
-def verify_types(rep, topic, msgs, rows, partitions, db):
+def verify_types(rep, topic, msgs, rows, partitions, db, columns, table=TABLE_NAME):
     by_id = {row[0]: row for row in rows}
-    want_schema = envelope_schema(topic)
+    want_schema = envelope_schema(topic, columns)
     want_schema_json = compact(want_schema)
     seen_schemas = {}
     records = []
@@ -393,12 +789,12 @@ def verify_types(rep, topic, msgs, rows, partitions, db):
             seen_schemas[schema_json] = where
             if schema_json != want_schema_json:
                 describe_schema_difference(rep, where, value.get("schema"), want_schema)
-        payload = check_payload(rep, where, value.get("payload"), db)
+        payload = check_payload(rep, where, value.get("payload"), db, table)
         if payload is None or not isinstance(payload.get("after"), dict):
             continue
         after = payload["after"]
-        rep.check(list(after) == [c for c, *_ in COLUMNS], f"{where}: after members {list(after)}")
-        for i, (col, _, convert, kind) in enumerate(COLUMNS):
+        rep.check(list(after) == [c for c, *_ in columns], f"{where}: after members {list(after)}")
+        for i, (col, _, convert, kind) in enumerate(columns):
             pg = row[i]
             want = None if pg is None else convert(pg)
             got = after.get(col)
@@ -481,12 +877,16 @@ def verify_filtered(rep, topic, msgs, rows, partitions, db):
 
 
 def fetch_rows(pg_url, query):
+    """Rows of `query`; a callable gets the connection and returns (query, columns)."""
     import psycopg
 
     with psycopg.connect(pg_url) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
+        columns = None
+        if callable(query):
+            query, columns = query(conn)
         rows = conn.execute(query).fetchall()
-        return rows, conn.info.dbname
+        return rows, conn.info.dbname, columns
 
 
 def consume_all(topic, brokers, timeout_s, expected_count):
@@ -537,14 +937,21 @@ def consume_all(topic, brokers, timeout_s, expected_count):
 
 def verify(topic, pg_url, brokers, mode, partitions, timeout_s):
     if mode == "types":
-        rows, db = fetch_rows(pg_url, TYPES_QUERY)
+        def query(conn):
+            specs = table_columns(conn)
+            return types_query(specs), specs
+        rows, db, columns = fetch_rows(pg_url, query)
+    elif mode.startswith("opt_"):
+        rows, db, columns = fetch_rows(pg_url, lambda conn: options_columns(conn, mode))
     else:
-        rows, db = fetch_rows(pg_url, FILTERED_QUERY)
+        rows, db, _ = fetch_rows(pg_url, FILTERED_QUERY)
     msgs, n_parts = consume_all(topic, brokers, timeout_s, len(rows))
     rep = Report(topic, mode)
     rep.check(n_parts == partitions, f"topic has {n_parts} partitions, want {partitions}")
     if mode == "types":
-        verify_types(rep, topic, msgs, rows, partitions, db)
+        verify_types(rep, topic, msgs, rows, partitions, db, columns)
+    elif mode.startswith("opt_"):
+        verify_types(rep, topic, msgs, rows, partitions, db, columns, OPTIONS_TABLE)
     else:
         verify_filtered(rep, topic, msgs, rows, partitions, db)
     print(f"{topic}: {len(msgs)} messages read, {len(rows)} rows expected")
@@ -615,6 +1022,29 @@ def self_test(brokers=None):
     eq("bool is not int", same("int", 1, True), False)
     eq("uuid text", str(uuid.UUID("FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")), "ffffffff-ffff-ffff-ffff-ffffffffffff")
 
+    # The rest of the type mapping (reference §5).
+    eq("Bits B'101'", bitset_bytes("101"), "BQ==")
+    eq("Bits bit 12 of 16", bitset_bytes("0001000000000000"), "ABA=")
+    eq("Bits all zero", bitset_bytes("00"), "")
+    eq("VariableScaleDecimal 1.50", variable_scale_decimal(Decimal("1.50")), {"scale": 1, "value": "Dw=="})
+    eq("VariableScaleDecimal 100", variable_scale_decimal(Decimal("100")), {"scale": 0, "value": "ZA=="})
+    eq("VariableScaleDecimal 0.000", variable_scale_decimal(Decimal("0.000")), {"scale": 0, "value": "AA=="})
+    eq("MicroDuration 1 mon 2 days 03:04:05.5", micro_duration([0, 1, 2, 3, 4, 5_500_000]), 2813645500000)
+    eq("MicroDuration saturates", micro_duration([178000000, 0, 0, 0, 0, 0]), 2**63 - 1)
+    eq("Interval 1 mon 2 days 03:04:05.5", interval_iso([0, 1, 2, 3, 4, 5_500_000]), "P0Y1M2DT3H4M5.5S")
+    eq("Interval negative", interval_iso([-1, -2, 3, -4, -5, -6_000_001]), "P-1Y-2M3DT-4H-5M-6.000001S")
+    eq("Interval zero", interval_iso([0, 0, 0, 0, 0, 0]), "P0Y0M0DT0H0M0S")
+    eq("ZonedTime +02", zoned_time(dt.time(10, 30, 0, 123456, dt.timezone(dt.timedelta(hours=2)))), "08:30:00.123456Z")
+    eq("ZonedTime wraps", zoned_time(dt.time(23, 0, tzinfo=dt.timezone(dt.timedelta(hours=-14)))), "13:00:00Z")
+    for v, want in [(1e7, "1.0E7"), (12.34, "12.34"), (0.001, "0.001"), (1e-4, "1.0E-4"), (100.0, "100.0"),
+                    (-0.05, "-0.05"), (123456789.0, "1.23456789E8")]:
+        eq(f"Double.toString({v!r})", java_double_str(v), want)
+    for v, want in [("0.0000001", "1E-7"), ("0.00000010", "1.0E-7"), ("1.50", "1.50"), ("NaN", "NAN"),
+                    ("-Infinity", "NEGATIVE_INFINITY")]:
+        eq(f"BigDecimal.toString({v})", decimal_string(Decimal(v)), want)
+    eq("Point WKB", point((1.0, 2.0))["wkb"], "AQEAAAAAAAAAAADwPwAAAAAAAABA")
+    eq("money HALF_UP", money_half_up(Decimal("-0.05"), 1), "/w==")
+
     if brokers:
         failures += librdkafka_agrees(brokers)
     for f in failures:
@@ -681,7 +1111,7 @@ def main():
     ap.add_argument("topic", nargs="?")
     ap.add_argument("pg_url", nargs="?")
     ap.add_argument("brokers_pos", nargs="?", metavar="brokers")
-    ap.add_argument("mode", nargs="?", choices=["types", "filtered"])
+    ap.add_argument("mode", nargs="?", choices=["types", "filtered", "opt_string", "opt_double", "opt_base64"])
     ap.add_argument("--partitions", type=int, help="expected partition count (types: 4, filtered: 2)")
     ap.add_argument("--timeout", type=float, default=120, help="seconds to wait for messages")
     ap.add_argument("--self-test", action="store_true", help="check this script's encoders against known values")
@@ -696,7 +1126,7 @@ def main():
         return 0 if self_test(args.brokers) else 1
     if not (args.topic and args.pg_url and args.brokers_pos and args.mode):
         ap.error("TOPIC PG_URL BROKERS MODE are required")
-    partitions = args.partitions or {"types": 4, "filtered": 2}[args.mode]
+    partitions = args.partitions or {"types": 4, "filtered": 2}.get(args.mode, 1)
     return 0 if verify(args.topic, args.pg_url, args.brokers_pos, args.mode, partitions, args.timeout) else 1
 
 

@@ -70,7 +70,11 @@ impl Shape {
         field: bool,
     ) -> Result<Shape, EncodeError> {
         check_default(schema, &path)?;
+        if let ConnectType::Map(keys, values) = &schema.ty {
+            return Shape::compile_map(schema, keys, values, path);
+        }
         let kind = match &schema.ty {
+            ConnectType::Map(..) => unreachable!("handled above"),
             ConnectType::Boolean => Kind::Boolean,
             ConnectType::Int8 => Kind::Int8,
             ConnectType::Int16 => Kind::Int16,
@@ -123,7 +127,6 @@ impl Shape {
         })
     }
 
-    #[allow(dead_code)] // see Kind::Map
     pub(super) fn compile_map(
         schema: &Schema,
         keys: &Schema,

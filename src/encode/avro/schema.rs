@@ -133,6 +133,7 @@ pub(super) fn connect_type_name(ty: &ConnectType) -> &'static str {
         ConnectType::Bytes => "BYTES",
         ConnectType::String => "STRING",
         ConnectType::Array(_) => "ARRAY",
+        ConnectType::Map(..) => "MAP",
         ConnectType::Struct(_) => "STRUCT",
     }
 }
@@ -276,6 +277,7 @@ impl<'a> Converter<'a> {
     ) -> Result<Json, AvroSchemaError> {
         let (ty, mut entries, connect_type) = match &schema.ty {
             ConnectType::Struct(fields) => return self.record(schema, fields, ns, path),
+            ConnectType::Map(k, v) => return self.map(schema, k, v, ns, path),
             ConnectType::Boolean => ("boolean", Vec::new(), None),
             ConnectType::Int8 => ("int", Vec::new(), Some("int8")),
             ConnectType::Int16 => ("int", Vec::new(), Some("int16")),
@@ -311,10 +313,6 @@ impl<'a> Converter<'a> {
 
     /// A Connect MAP without its optional union. Avro maps only have string keys, so AvroData
     /// writes other maps as an array of `{key, value}` records.
-    // Reached from `base` once `ConnectType` has a MAP variant (being added on the types
-    // branch): `ConnectType::Map(k, v) => return self.map(schema, k, v, ns, path)`. Tested
-    // directly until then.
-    #[allow(dead_code)]
     fn map(
         &mut self,
         schema: &'a Schema,

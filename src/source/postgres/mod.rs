@@ -2,6 +2,7 @@
 
 pub mod copy;
 pub mod pgoutput;
+pub mod pgtext;
 pub mod replication;
 pub mod snapshot;
 
