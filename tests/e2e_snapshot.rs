@@ -9,31 +9,20 @@
 //! the test skips with a loud message, unless CDCQL_REQUIRE_SERVICES is set (scripts/test.sh and
 //! .ci/run set it), where a missing service is a failure.
 
-use std::io::Read;
-use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod support;
 
-use anyhow::{anyhow, bail, Context, Result};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/shop";
-const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
+use anyhow::{bail, Result};
+use support::*;
 
 #[test]
 fn snapshot_reaches_kafka_in_debezium_json() -> Result<()> {
-    let pg_url = env_or("PG_URL", DEFAULT_PG_URL);
-    let brokers = env_or("KAFKA_BROKERS", DEFAULT_BROKERS);
-    if let Some(missing) = missing_prerequisite(&pg_url, &brokers) {
-        if std::env::var_os("CDCQL_REQUIRE_SERVICES").is_some() {
-            bail!("CDCQL_REQUIRE_SERVICES is set but {missing}");
-        }
-        eprintln!(
-            "\n*** SKIPPED e2e_snapshot: {missing}.\n*** Start the services with \
-             `eval \"$(scripts/services.sh up)\"` or run scripts/test.sh. ***\n"
-        );
+    let Some((pg_url, brokers)) = services("e2e_snapshot")? else {
         return Ok(());
-    }
+    };
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let e2e = root.join("tests/e2e");
@@ -57,6 +46,7 @@ fn snapshot_reaches_kafka_in_debezium_json() -> Result<()> {
         brokers: brokers.clone(),
         topics,
         slots_before: replication_slots(&pg_url)?,
+        sql: Vec::new(),
     };
 
     let seed = run(
@@ -149,229 +139,4 @@ fn snapshot_reaches_kafka_in_debezium_json() -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_string())
-}
-
-fn unique_prefix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("e2e{}{}", std::process::id(), nanos)
-}
-
-/// Why the test cannot run here, if it cannot: a service down or a client tool missing.
-fn missing_prerequisite(pg_url: &str, brokers: &str) -> Option<String> {
-    let pg_addr = pg_host_port(pg_url);
-    if !reachable(&pg_addr) {
-        return Some(format!("Postgres is not reachable at {pg_addr} (PG_URL)"));
-    }
-    let broker = brokers.split(',').next().unwrap_or(brokers).trim();
-    if !reachable(broker) {
-        return Some(format!("no Kafka broker at {broker} (KAFKA_BROKERS)"));
-    }
-    let tools: [(&str, &[&str]); 2] = [
-        ("psql", &["--version"]),
-        ("python3", &["-c", "import confluent_kafka, psycopg"]),
-    ];
-    for (tool, args) in tools {
-        let ok = Command::new(tool)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return Some(format!(
-                "`{tool} {}` failed (scripts/services.sh up installs it)",
-                args.join(" ")
-            ));
-        }
-    }
-    None
-}
-
-/// `host:port` of a `postgres://user@host:port/db?...` URL.
-fn pg_host_port(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host_port.is_empty() {
-        "127.0.0.1:5432".to_string()
-    } else if host_port
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        host_port.to_string()
-    } else {
-        format!("{host_port}:5432")
-    }
-}
-
-fn reachable(addr: &str) -> bool {
-    addr.to_socket_addrs().is_ok_and(|mut addrs| {
-        addrs.any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
-    })
-}
-
-/// Runs `cmd` to completion with captured output, killing it after `timeout`.
-fn run(cmd: &mut Command, timeout: Duration) -> Result<Output> {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {what}"))?;
-    let collect = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let stdout = collect(Box::new(child.stdout.take().expect("piped stdout")));
-    let stderr = collect(Box::new(child.stderr.take().expect("piped stderr")));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = stdout
-        .join()
-        .map_err(|_| anyhow!("stdout reader panicked"))?;
-    let stderr = stderr
-        .join()
-        .map_err(|_| anyhow!("stderr reader panicked"))?;
-    match status {
-        Some(status) => Ok(Output {
-            status,
-            stdout,
-            stderr,
-        }),
-        None => bail!(
-            "{what} did not finish within {timeout:?}; it was killed.\nstdout:\n{}\nstderr:\n{}",
-            tail(&stdout),
-            tail(&stderr)
-        ),
-    }
-}
-
-fn expect_success(what: &str, out: &Output) -> Result<()> {
-    if out.status.success() {
-        return Ok(());
-    }
-    bail!(
-        "{what} failed ({}).\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        tail(&out.stdout),
-        tail(&out.stderr)
-    )
-}
-
-/// The last 16 KB of a command's output: enough to see the error, not a 10,000-row dump.
-fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let start = text.len().saturating_sub(16 * 1024);
-    let start = (start..text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    text[start..].to_string()
-}
-
-fn psql(pg_url: &str, sql: &str) -> Result<String> {
-    let out = run(
-        Command::new("psql").arg(pg_url).args([
-            "-X",
-            "-q",
-            "-t",
-            "-A",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ]),
-        Duration::from_secs(60),
-    )?;
-    expect_success(&format!("psql -c {sql:?}"), &out)?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn replication_slots(pg_url: &str) -> Result<Vec<String>> {
-    let names = psql(pg_url, "SELECT slot_name FROM pg_replication_slots")?;
-    Ok(names.lines().map(str::to_string).collect())
-}
-
-/// Deletes the test's topics and any replication slot the run left behind (an inactive slot
-/// makes Postgres keep WAL forever), also when the test fails.
-struct Cleanup {
-    pg_url: String,
-    brokers: String,
-    topics: Vec<String>,
-    slots_before: Vec<String>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/verify_snapshot.py");
-        let deleted = run(
-            Command::new("python3")
-                .arg(script)
-                .args(["--brokers", &self.brokers, "--delete-topics"])
-                .args(&self.topics),
-            Duration::from_secs(60),
-        );
-        match deleted {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => eprintln!(
-                "warning: could not delete topics {:?}: {}",
-                self.topics,
-                tail(&out.stderr)
-            ),
-            Err(e) => eprintln!("warning: could not delete topics {:?}: {e:#}", self.topics),
-        }
-        let Ok(now) = replication_slots(&self.pg_url) else {
-            return;
-        };
-        for slot in now.iter().filter(|s| !self.slots_before.contains(s)) {
-            eprintln!("note: dropping replication slot {slot} left by the run");
-            let sql = format!(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
-                 WHERE slot_name = '{}' AND NOT active",
-                slot.replace('\'', "''")
-            );
-            if let Err(e) = psql(&self.pg_url, &sql) {
-                eprintln!("warning: could not drop replication slot {slot}: {e:#}");
-            }
-        }
-    }
-}
-
-#[test]
-fn pg_host_port_reads_urls() {
-    assert_eq!(
-        pg_host_port("postgres://postgres@127.0.0.1:5432/shop"),
-        "127.0.0.1:5432"
-    );
-    assert_eq!(
-        pg_host_port("postgres://u:p@db.example:6543/x?sslmode=disable"),
-        "db.example:6543"
-    );
-    assert_eq!(
-        pg_host_port("postgresql://localhost/shop"),
-        "localhost:5432"
-    );
 }

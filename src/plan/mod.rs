@@ -344,14 +344,15 @@ pub struct PipelinePlan {
     pub database: String,
 }
 
-const POSTGRES_OPTIONS: &[&str] = &["url"];
-const KAFKA_OPTIONS: &[&str] = &[
+/// Option names each statement accepts (completion in the REPL uses the same lists).
+pub const POSTGRES_OPTIONS: &[&str] = &["url"];
+pub const KAFKA_OPTIONS: &[&str] = &[
     "brokers",
     "schema_registry",
     "schema_registry_user",
     "schema_registry_password",
 ];
-const PIPELINE_OPTIONS: &[&str] = &[
+pub const PIPELINE_OPTIONS: &[&str] = &[
     "json_schemas",
     "tombstones",
     "deleted_marker",

@@ -18,36 +18,7 @@ use super::session::Completions;
 use crate::catalog::quote_ident;
 use crate::parse::ConnectionKind;
 
-/// The pipeline options of `WITH (...)`: the planner's list, copied (a test checks that the
-/// two agree).
-const PIPELINE_OPTIONS: &[&str] = &[
-    "json_schemas",
-    "tombstones",
-    "deleted_marker",
-    "subject_strategy",
-    "auto_register",
-    "use_latest",
-    "compatibility",
-    "decimal_handling",
-    "time_precision",
-    "binary_handling",
-    "interval_handling",
-    "hstore_handling",
-    "money_fraction_digits",
-    "unknown_types",
-    "slot_name",
-    "publication_name",
-    "replica_identity",
-    "unavailable_value_placeholder",
-    "heartbeat_interval",
-    "heartbeat_topic",
-    "offsets_topic",
-    "partitions",
-    "replication_factor",
-    "cleanup_policy",
-    "snapshot",
-    "topic_prefix",
-];
+use crate::plan::PIPELINE_OPTIONS;
 
 /// Words that may follow in a SELECT.
 const QUERY_KEYWORDS: &[&str] = &[
@@ -419,41 +390,4 @@ mod tests {
         assert_eq!(c, vec!["amount"]);
     }
 
-    /// The planner names its valid options when it meets an unknown one: they must be the
-    /// ones completion offers.
-    #[test]
-    fn pipeline_options_match_the_planner() {
-        use std::collections::BTreeMap;
-
-        use crate::catalog::Catalog;
-        use crate::parse::{parse_with_env, SourceFile};
-        use crate::plan::{plan_script, postgres_urls};
-
-        let file = SourceFile::new(
-            "t.sql",
-            "CREATE CONNECTION pg TO POSTGRES (url = 'postgres://h/db');\n\
-             CREATE CONNECTION k TO KAFKA (brokers = 'h:9092');\n\
-             CREATE PIPELINE p FROM pg INTO k TOPIC 't' FORMAT JSON ENVELOPE DEBEZIUM\n\
-             WITH (no_such_option = 1) TABLES (public.t);",
-        );
-        let script = parse_with_env(&file, &|_| None).expect("parses");
-        let catalog =
-            Catalog::from_ddl_like("database db\ntable public.t\n  id integer primary key\n")
-                .expect("catalog");
-        let catalogs: BTreeMap<String, Catalog> = postgres_urls(&script)
-            .into_iter()
-            .map(|(n, _)| (n, catalog.clone()))
-            .collect();
-        let err = plan_script(&file, &script, &catalogs).expect_err("unknown option");
-        let help = err.0.help.clone().expect("help lists the options");
-        let listed = help
-            .split("valid options for a pipeline:")
-            .nth(1)
-            .expect("the list");
-        let mut planner: Vec<&str> = listed.split(',').map(str::trim).collect();
-        let mut ours = PIPELINE_OPTIONS.to_vec();
-        planner.sort_unstable();
-        ours.sort_unstable();
-        assert_eq!(ours, planner);
-    }
 }

@@ -293,6 +293,7 @@ impl TableChanges {
             None
         };
         let before = if self.any_before {
+            let before_cols = fill_required(&self.schema, before_cols, &self.before_valid)?;
             Some(RecordBatch::try_new_with_options(
                 self.before_schema.clone(),
                 before_cols,
@@ -359,4 +360,42 @@ fn append_image(
         }
     }
     Ok(())
+}
+
+/// An old row under REPLICA IDENTITY DEFAULT holds only the key; Debezium fills the other
+/// NOT NULL columns with their type's zero value (`""`, `0`, epoch), never null. Rows without
+/// an old image stay null.
+fn fill_required(
+    schema: &SchemaRef,
+    columns: Vec<ArrayRef>,
+    valid: &[bool],
+) -> Result<Vec<ArrayRef>, SourceError> {
+    use datafusion::arrow::array::{Array, BooleanArray};
+    use datafusion::arrow::compute::kernels::zip::zip;
+    use datafusion::common::ScalarValue;
+    columns
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(col, field)| {
+            if field.is_nullable() || col.null_count() == 0 {
+                return Ok(col);
+            }
+            let zero = match field.data_type() {
+                datafusion::arrow::datatypes::DataType::Utf8 => ScalarValue::Utf8(Some(String::new())),
+                datafusion::arrow::datatypes::DataType::Binary => ScalarValue::Binary(Some(Vec::new())),
+                dt => match ScalarValue::new_zero(dt) {
+                    Ok(z) => z,
+                    // No zero for this type (lists, structs...): leave it null.
+                    Err(_) => return Ok(col),
+                },
+            };
+            let Ok(zeros) = zero.to_array_of_size(col.len()) else {
+                return Ok(col);
+            };
+            let mask = BooleanArray::from_iter(
+                (0..col.len()).map(|i| Some(valid.get(i).copied().unwrap_or(false) && col.is_null(i))),
+            );
+            Ok(zip(&mask, &zeros, &col)?)
+        })
+        .collect()
 }

@@ -4,6 +4,7 @@
 //! bounded, so a slow broker slows the reader and memory stays flat. A source position is
 //! acknowledged to Postgres only after every message before it is in Kafka.
 
+mod chunks;
 pub mod changes;
 pub mod metrics;
 pub mod offsets;
@@ -109,7 +110,7 @@ async fn snapshot_only(
     let started = Instant::now();
     let client = postgres::connect(&plan.postgres.url).await?;
     let registry = registry_client(plan)?;
-    let sink = KafkaSink::new(&plan.kafka)?;
+    let sink = new_sink(plan)?;
     let topics: Vec<String> = plan.tables.iter().map(|t| t.topic.clone()).collect();
     sink.ensure_topics(&topics, &plan.topic_settings).await?;
     let mut work = Vec::with_capacity(plan.tables.len());
@@ -117,33 +118,46 @@ async fn snapshot_only(
         work.push(TableWork::build(plan, t, registry.as_ref()).await?);
     }
 
+    // One snapshot for every reader: this transaction exports it and stays open meanwhile.
     let point = snapshot::begin(&client, None).await?;
+    let name = snapshot::export(&client).await?;
     let position = SourcePosition {
         ts_us: point.ts_us,
         tx_id: Some(point.tx_id),
         lsn: Some(point.lsn),
         last_commit_lsn: None,
     };
+    let (_, chunks) = chunks::plan_chunks(&client, plan, &Default::default()).await?;
     let (tx, rx) = mpsc::channel::<Work>(4);
     shared.set_phase(Phase::Snapshot);
     estimate_rows(&client, plan, shared).await;
     let worker_plan = plan.clone();
     let worker_shared = shared.clone();
+    // No progress records: a snapshot-only run does not resume, and must not make a later
+    // streaming run believe its snapshot was taken.
     let worker = tokio::task::spawn_blocking(move || {
-        produce::run_worker(&worker_plan, work, Some(position), rx, sink, worker_shared)
+        produce::run_worker(
+            &worker_plan,
+            work,
+            Some(position),
+            None,
+            rx,
+            sink,
+            worker_shared,
+        )
     });
-    let read = copy_tables(&client, plan, &tx).await;
+    let read = chunks::read_chunks(plan, &name, chunks, &tx).await;
     drop(tx);
     let result = worker
         .await
         .map_err(|e| RuntimeError::Internal(format!("producer worker failed: {e}")))?;
-    let rows_read = read?;
-    let mut result = result?;
+    let rows_read = match (read, result) {
+        (Err(RuntimeError::WorkerStopped), Err(e)) => return Err(e),
+        (Err(e), _) => return Err(e),
+        (Ok(rows), r) => (rows, r?),
+    };
+    let (rows_read, mut result) = rows_read;
     snapshot::end(&client).await?;
-    for t in &shared.tables {
-        t.snapshot_done
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
     for (t, n) in result.tables.iter_mut().zip(rows_read) {
         t.rows_read = n;
     }
@@ -155,26 +169,13 @@ async fn snapshot_only(
     })
 }
 
-/// COPY every table of the plan (inside the caller's snapshot transaction) to the worker.
-async fn copy_tables(
-    client: &tokio_postgres::Client,
-    plan: &PipelinePlan,
-    tx: &mpsc::Sender<Work>,
-) -> Result<Vec<u64>, RuntimeError> {
-    let mut rows_read = Vec::new();
-    for (i, t) in plan.tables.iter().enumerate() {
-        tracing::info!(table = %t.table, topic = %t.topic, "snapshot started");
-        let n = snapshot::copy_table(client, t, BATCH_ROWS, tx, |batch| Work::Snapshot {
-            table: i,
-            batch,
-        })
-        .await?;
-        rows_read.push(n);
-        if tx.send(Work::EndOfTable(i)).await.is_err() {
-            break;
-        }
-    }
-    Ok(rows_read)
+/// The pipeline's producer: transactional when the pipeline asks for it.
+fn new_sink(plan: &PipelinePlan) -> Result<KafkaSink, RuntimeError> {
+    Ok(if plan.delivery.transactional {
+        KafkaSink::new_transactional(&plan.kafka, &plan.delivery.transactional_id)?
+    } else {
+        KafkaSink::new(&plan.kafka)?
+    })
 }
 
 /// Row estimates for progress displays (`pg_class.reltuples`; -1 when never analysed).

@@ -23,22 +23,39 @@ use crate::transform::Transform;
 
 /// What the reading side hands over.
 pub(crate) enum Work {
-    /// Snapshot rows of `plan.tables[table]`, before the query.
-    Snapshot { table: usize, batch: RecordBatch },
-    /// The snapshot of a table is complete (its last row gets Debezium's `last` mark).
-    EndOfTable(usize),
+    /// Snapshot rows of one chunk of `plan.tables[table]`, before the query. The chunks of
+    /// a table arrive one after the other, never interleaved.
+    Snapshot {
+        table: usize,
+        chunk: u32,
+        batch: RecordBatch,
+    },
+    /// A snapshot chunk is complete; `last` when it is the table's last chunk.
+    ChunkDone {
+        table: usize,
+        chunk: u32,
+        last: bool,
+    },
     /// Streamed changes, before the query.
     Changes { table: usize, batch: ChangeBatch },
-    /// Everything up to this source position has been handed over: once delivered, the
-    /// position may be acknowledged.
+    /// A source transaction ended here (or the server reported an idle position): once its
+    /// messages are in Kafka, the position may be acknowledged.
     Commit { lsn: u64 },
-    /// Write a progress record after everything before it is delivered, then answer.
-    Checkpoint {
-        progress: Progress,
-        reply: oneshot::Sender<Result<(), RuntimeError>>,
-    },
+    /// Replace the progress record's snapshot fields and write it once everything before it
+    /// is in Kafka; the reply says it is queued (at-least-once) or committed (transactional).
+    Checkpoint { update: ProgressUpdate, reply: Reply },
     /// A replacement for one table's plan (schema change); encoders are already registered.
     Replace { table: usize, work: Box<TableWork> },
+}
+
+/// Changes to the progress record that come from the reading side.
+pub(crate) enum ProgressUpdate {
+    /// The snapshot starts: its position and its chunks.
+    SnapshotStarted {
+        lsn: u64,
+        chunks: std::collections::BTreeMap<String, super::offsets::TableChunks>,
+    },
+    SnapshotDone,
 }
 
 /// Per-table state of the worker.
@@ -50,9 +67,10 @@ pub(crate) struct TableWork {
     topic: String,
     /// Position of the table in the plan (for per-table counters).
     index: usize,
-    /// Held back one batch so that the table's last snapshot row can be marked.
+    /// Held back one batch so that the chunk's last row can be marked.
     pending: Option<RecordBatch>,
-    emitted_rows: u64,
+    /// The next snapshot batch emitted starts a chunk.
+    pending_first: bool,
 }
 
 impl TableWork {
@@ -100,7 +118,7 @@ impl TableWork {
                 .position(|t| t.table == table.table)
                 .unwrap_or(usize::MAX),
             pending: None,
-            emitted_rows: 0,
+            pending_first: true,
         })
     }
 }
@@ -153,57 +171,221 @@ pub(crate) struct WorkerResult {
     pub delivered: u64,
 }
 
-type Reply = oneshot::Sender<Result<(), RuntimeError>>;
+pub(crate) type Reply = oneshot::Sender<Result<(), RuntimeError>>;
 
-/// Positions and checkpoints waiting for their messages to be delivered, each with the
-/// sequence number of the first message after it.
-#[derive(Default)]
-struct Acks {
-    positions: VecDeque<(u64, u64)>,
-    checkpoints: VecDeque<(u64, Progress, Reply)>,
+/// How delivered positions become acknowledged ones.
+enum Delivery {
+    /// Positions and progress records wait, each with the sequence number of the first
+    /// message after it, until every message before them is delivered.
+    AtLeastOnce {
+        positions: VecDeque<(u64, u64)>,
+        records: VecDeque<(u64, Progress)>,
+    },
+    /// Messages go out in Kafka transactions that each end with the progress record; a
+    /// position is acknowledged once its transaction is committed.
+    Transactional(TxnState),
 }
 
-impl Acks {
-    fn is_empty(&self) -> bool {
-        self.positions.is_empty() && self.checkpoints.is_empty()
+struct TxnState {
+    open: bool,
+    began: Instant,
+    first_seq: u64,
+    /// Source position of the last complete unit (transaction, chunk) in the open Kafka
+    /// transaction.
+    pending: Option<u64>,
+    /// The open Kafka transaction holds part of a source transaction: it cannot end yet.
+    dirty: bool,
+    max_messages: u64,
+    max_ms: u128,
+}
+
+struct Worker<'a> {
+    plan: &'a PipelinePlan,
+    sink: KafkaSink,
+    shared: Arc<Metrics>,
+    /// Off for snapshot-only runs, which never resume.
+    record_progress: bool,
+    progress: Progress,
+    delivery: Delivery,
+}
+
+impl Worker<'_> {
+    fn offsets_topic(&self) -> &str {
+        &self.plan.replication.offsets_topic
     }
 
-    /// Advance the acknowledged position and write checkpoints whose messages are all in
-    /// Kafka.
-    fn settle(
-        &mut self,
-        sink: &mut KafkaSink,
-        shared: &Metrics,
-        offsets_topic: &str,
-    ) -> Result<(), RuntimeError> {
-        let below = sink.acknowledged_below()?;
-        while let Some(&(seq, lsn)) = self.positions.front() {
-            if seq > below {
-                break;
-            }
-            shared.acked_lsn.fetch_max(lsn, Ordering::Relaxed);
-            self.positions.pop_front();
-        }
-        while self
-            .checkpoints
-            .front()
-            .is_some_and(|(seq, _, _)| *seq <= below)
-        {
-            if let Some((_, mut progress, reply)) = self.checkpoints.pop_front() {
-                progress.messages = shared.messages.load(Ordering::Relaxed);
-                // Written only now: Kafka orders nothing across topics, so the record must
-                // not overtake the data it vouches for.
-                let r = sink
-                    .send(
-                        offsets_topic,
-                        Some(progress.slot.as_bytes()),
-                        Some(&progress.to_json()),
-                    )
-                    .map_err(RuntimeError::from);
-                let _ = reply.send(r);
+    /// Make sure a Kafka transaction is open before anything is sent in transactional mode.
+    fn before_send(&mut self) -> Result<(), RuntimeError> {
+        if let Delivery::Transactional(t) = &mut self.delivery {
+            if !t.open {
+                self.sink.begin()?;
+                t.open = true;
+                t.began = Instant::now();
+                t.first_seq = self.sink.next_seq();
             }
         }
         Ok(())
+    }
+
+    fn after_data(&mut self) {
+        if let Delivery::Transactional(t) = &mut self.delivery {
+            t.dirty = true;
+        }
+    }
+
+    fn write_progress(&mut self) -> Result<(), RuntimeError> {
+        if !self.record_progress {
+            return Ok(());
+        }
+        self.progress.messages = self.shared.messages.load(Ordering::Relaxed);
+        self.progress.updated_ms = now_ns() / 1_000_000;
+        let topic = self.plan.replication.offsets_topic.clone();
+        self.sink.send(
+            &topic,
+            Some(self.progress.slot.as_bytes()),
+            Some(&self.progress.to_json()),
+        )?;
+        Ok(())
+    }
+
+    /// A unit (source transaction, snapshot chunk, checkpoint) is complete at `lsn`.
+    fn unit_done(&mut self, lsn: Option<u64>, force: bool) -> Result<(), RuntimeError> {
+        if let Some(l) = lsn {
+            self.progress.lsn = Some(self.progress.lsn.map_or(l, |p| p.max(l)));
+        }
+        match &mut self.delivery {
+            Delivery::AtLeastOnce { positions, records } => {
+                let seq = self.sink.next_seq();
+                if let Some(l) = lsn {
+                    positions.push_back((seq, l));
+                }
+                if force {
+                    records.push_back((seq, self.progress.clone()));
+                }
+            }
+            Delivery::Transactional(t) => {
+                t.dirty = false;
+                if !t.open && !force {
+                    // Nothing written since the last commit: nothing to make durable.
+                    if let Some(l) = lsn {
+                        self.shared.acked_lsn.fetch_max(l, Ordering::Relaxed);
+                    }
+                    return Ok(());
+                }
+                if let Some(l) = lsn {
+                    t.pending = Some(l);
+                }
+                let due = force
+                    || self.sink.next_seq() - t.first_seq >= t.max_messages
+                    || t.began.elapsed().as_millis() >= t.max_ms;
+                if due {
+                    self.commit()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// End the open Kafka transaction with the progress record.
+    fn commit(&mut self) -> Result<(), RuntimeError> {
+        self.before_send()?;
+        self.write_progress()?;
+        if let Err(e) = self.sink.commit() {
+            self.shared
+                .kafka_transactions_aborted
+                .fetch_add(1, Ordering::Relaxed);
+            let _ = self.sink.abort();
+            return Err(e.into());
+        }
+        self.shared
+            .kafka_transactions_committed
+            .fetch_add(1, Ordering::Relaxed);
+        if let Delivery::Transactional(t) = &mut self.delivery {
+            t.open = false;
+            if let Some(l) = t.pending.take() {
+                self.shared.acked_lsn.fetch_max(l, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Called while idle and now and then: acknowledge what is delivered (at-least-once) or
+    /// end a Kafka transaction that has waited long enough (transactional).
+    fn settle(&mut self) -> Result<(), RuntimeError> {
+        match &mut self.delivery {
+            Delivery::AtLeastOnce { positions, records } => {
+                let below = self.sink.acknowledged_below()?;
+                while let Some(&(seq, lsn)) = positions.front() {
+                    if seq > below {
+                        break;
+                    }
+                    self.shared.acked_lsn.fetch_max(lsn, Ordering::Relaxed);
+                    positions.pop_front();
+                }
+                let mut ready = Vec::new();
+                while records.front().is_some_and(|(seq, _)| *seq <= below) {
+                    if let Some((_, p)) = records.pop_front() {
+                        ready.push(p);
+                    }
+                }
+                // Written only now: Kafka orders nothing across topics, so the record must
+                // not overtake the data it vouches for.
+                let topic = self.offsets_topic().to_string();
+                if !self.record_progress {
+                    ready.clear();
+                }
+                for mut p in ready {
+                    p.messages = self.shared.messages.load(Ordering::Relaxed);
+                    self.sink
+                        .send(&topic, Some(p.slot.as_bytes()), Some(&p.to_json()))?;
+                }
+            }
+            Delivery::Transactional(t) => {
+                if t.open && !t.dirty && t.pending.is_some() && t.began.elapsed().as_millis() >= t.max_ms
+                {
+                    self.commit()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn idle(&self) -> bool {
+        match &self.delivery {
+            Delivery::AtLeastOnce { positions, records } => {
+                positions.is_empty() && records.is_empty()
+            }
+            Delivery::Transactional(t) => !(t.open && !t.dirty && t.pending.is_some()),
+        }
+    }
+
+    /// The reading side is done (shutdown or end of snapshot): make everything complete
+    /// durable; a source transaction cut in half is dropped (it is read again next time).
+    fn finish(&mut self) -> Result<u64, RuntimeError> {
+        match &mut self.delivery {
+            Delivery::AtLeastOnce { .. } => {
+                self.sink.flush(Duration::from_secs(120))?;
+                self.settle()?;
+                self.progress.lsn = Some(self.shared.acked_lsn.load(Ordering::Relaxed))
+                    .filter(|l| *l > 0)
+                    .or(self.progress.lsn);
+                self.write_progress()?;
+                Ok(self.sink.flush(Duration::from_secs(30))?)
+            }
+            Delivery::Transactional(t) => {
+                if t.open && t.dirty {
+                    t.open = false;
+                    t.pending = None;
+                    self.sink.abort()?;
+                    self.shared
+                        .kafka_transactions_aborted
+                        .fetch_add(1, Ordering::Relaxed);
+                } else if t.open {
+                    self.commit()?;
+                }
+                Ok(self.sink.flush(Duration::from_secs(30)).unwrap_or(0))
+            }
+        }
     }
 }
 
@@ -211,8 +393,9 @@ pub(crate) fn run_worker(
     plan: &PipelinePlan,
     mut work: Vec<TableWork>,
     snapshot_position: Option<SourcePosition>,
+    progress: Option<Progress>,
     mut rx: mpsc::Receiver<Work>,
-    mut sink: KafkaSink,
+    sink: KafkaSink,
     shared: Arc<Metrics>,
 ) -> Result<WorkerResult, RuntimeError> {
     let mut reports: Vec<TableReport> = plan
@@ -224,10 +407,32 @@ pub(crate) fn run_worker(
             ..Default::default()
         })
         .collect();
-    let offsets_topic = plan.replication.offsets_topic.as_str();
+    let delivery = if sink.is_transactional() {
+        Delivery::Transactional(TxnState {
+            open: false,
+            began: Instant::now(),
+            first_seq: 0,
+            pending: None,
+            dirty: false,
+            max_messages: plan.delivery.transaction_max_messages,
+            max_ms: u128::from(plan.delivery.transaction_max_ms),
+        })
+    } else {
+        Delivery::AtLeastOnce {
+            positions: VecDeque::new(),
+            records: VecDeque::new(),
+        }
+    };
+    let mut w = Worker {
+        plan,
+        sink,
+        shared: shared.clone(),
+        record_progress: progress.is_some(),
+        progress: progress.unwrap_or_default(),
+        delivery,
+    };
     let mut out = Output::default();
     let last_table = plan.tables.len().saturating_sub(1);
-    let mut acks = Acks::default();
     let mut last_settle = Instant::now();
 
     loop {
@@ -235,9 +440,8 @@ pub(crate) fn run_worker(
             Ok(item) => item,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
-                // Idle: settle acknowledgements while waiting for more work.
-                acks.settle(&mut sink, &shared, offsets_topic)?;
-                if acks.is_empty() {
+                w.settle()?;
+                if w.idle() {
                     match rx.blocking_recv() {
                         Some(item) => item,
                         None => break,
@@ -249,74 +453,97 @@ pub(crate) fn run_worker(
             }
         };
         match item {
-            Work::Snapshot { table, batch } => {
+            Work::Snapshot {
+                table,
+                chunk,
+                batch,
+            } => {
                 let rows = work[table].transform.apply(batch)?;
                 if rows.num_rows() > 0 {
                     if let Some(prev) = work[table].pending.replace(rows) {
                         let change = snapshot_change(
-                            &work[table],
                             table,
+                            chunk,
                             prev,
                             false,
                             last_table,
                             snapshot_position.as_ref(),
-                        );
-                        out.emit(
                             &mut work[table],
-                            &change,
-                            &mut sink,
-                            &shared,
-                            &mut reports[table],
-                        )?;
+                        );
+                        w.before_send()?;
+                        out.emit(&mut work[table], &change, &mut w.sink, &shared, &mut reports[table])?;
                     }
                 }
             }
-            Work::EndOfTable(table) => {
+            Work::ChunkDone { table, chunk, last } => {
                 if let Some(prev) = work[table].pending.take() {
                     let change = snapshot_change(
-                        &work[table],
                         table,
+                        chunk,
                         prev,
-                        true,
+                        last,
                         last_table,
                         snapshot_position.as_ref(),
-                    );
-                    out.emit(
                         &mut work[table],
-                        &change,
-                        &mut sink,
-                        &shared,
-                        &mut reports[table],
-                    )?;
+                    );
+                    w.before_send()?;
+                    out.emit(&mut work[table], &change, &mut w.sink, &shared, &mut reports[table])?;
                 }
+                work[table].pending_first = true;
+                let name = plan.tables[table].table.to_string();
+                if let Some(c) = w.progress.chunks.get_mut(&name) {
+                    if !c.done.contains(&chunk) {
+                        c.done.push(chunk);
+                    }
+                }
+                if let Some(m) = shared.tables.get(table) {
+                    if last {
+                        m.snapshot_done.store(true, Ordering::Relaxed);
+                    }
+                }
+                w.unit_done(None, true)?;
             }
             Work::Changes { table, batch } => {
+                if let Delivery::Transactional(t) = &w.delivery {
+                    // A new source transaction may start a new Kafka transaction.
+                    if t.open && !t.dirty && t.pending.is_some() {
+                        w.settle()?;
+                    }
+                }
                 let change = work[table].transform.changes(batch)?;
                 if !change.is_empty() {
-                    out.emit(
-                        &mut work[table],
-                        &change,
-                        &mut sink,
-                        &shared,
-                        &mut reports[table],
-                    )?;
+                    w.before_send()?;
+                    out.emit(&mut work[table], &change, &mut w.sink, &shared, &mut reports[table])?;
+                    w.after_data();
                 }
             }
-            Work::Commit { lsn } => acks.positions.push_back((sink.next_seq(), lsn)),
-            Work::Checkpoint { progress, reply } => {
-                acks.checkpoints
-                    .push_back((sink.next_seq(), progress, reply))
+            Work::Commit { lsn } => w.unit_done(Some(lsn), false)?,
+            Work::Checkpoint { update, reply } => {
+                match update {
+                    ProgressUpdate::SnapshotStarted { lsn, chunks } => {
+                        w.progress.snapshot_lsn = Some(lsn);
+                        w.progress.chunks = chunks;
+                    }
+                    ProgressUpdate::SnapshotDone => {
+                        w.progress.snapshot_done = true;
+                        w.progress.chunks.clear();
+                    }
+                }
+                let r = w.unit_done(None, true);
+                let failed = r.is_err();
+                let _ = reply.send(r);
+                if failed {
+                    return Err(RuntimeError::Internal("writing a progress record failed".into()));
+                }
             }
-            Work::Replace { table, work: w } => work[table] = *w,
+            Work::Replace { table, work: new } => work[table] = *new,
         }
-        if last_settle.elapsed() > Duration::from_millis(50) {
-            acks.settle(&mut sink, &shared, offsets_topic)?;
+        if last_settle.elapsed() > Duration::from_millis(20) {
+            w.settle()?;
             last_settle = Instant::now();
         }
     }
-    sink.flush(Duration::from_secs(120))?;
-    acks.settle(&mut sink, &shared, offsets_topic)?;
-    let delivered = sink.flush(Duration::from_secs(30))?;
+    let delivered = w.finish()?;
     Ok(WorkerResult {
         tables: reports,
         delivered,
@@ -370,28 +597,28 @@ impl Output {
             }
         }
         report.messages += n;
-        if change.snapshot_marks.is_some() {
-            w.emitted_rows += change.len() as u64;
-        }
         Ok(())
     }
 }
 
 fn snapshot_change(
-    w: &TableWork,
     table: usize,
+    chunk: u32,
     batch: RecordBatch,
     is_last: bool,
     last_table: usize,
     position: Option<&SourcePosition>,
+    w: &mut TableWork,
 ) -> ChangeBatch {
     let n = batch.num_rows();
+    let first_of_chunk = w.pending_first;
+    w.pending_first = false;
     let marks: Vec<SnapshotMark> = (0..n)
         .map(|r| {
             SnapshotMark::for_row(
                 table == 0,
                 table == last_table,
-                w.emitted_rows == 0 && r == 0,
+                chunk == 0 && first_of_chunk && r == 0,
                 is_last && r == n - 1,
             )
         })

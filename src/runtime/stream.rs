@@ -16,14 +16,14 @@ use tokio_postgres::Client;
 
 use super::changes::{map_columns, ShapeChange, TableChanges};
 use super::metrics::{Metrics, Phase};
-use super::offsets::{self, Progress};
-use super::produce::{self, TableWork, Work};
-use super::{copy_tables, estimate_rows, registry_client, RuntimeError, TableReport, BATCH_ROWS};
+use super::offsets;
+use super::chunks;
+use super::produce::{self, ProgressUpdate, TableWork, Work};
+use super::{estimate_rows, new_sink, registry_client, RuntimeError, TableReport, BATCH_ROWS};
 use crate::catalog::TableName;
 use crate::envelope::SourcePosition;
 use crate::plan::{Envelope, PipelinePlan, SnapshotMode, TablePlan, TopicSettings};
 use crate::registry::RegistryClient;
-use crate::sink::kafka::KafkaSink;
 use crate::source::postgres::pgoutput::{self, Message};
 use crate::source::postgres::replication::{self, SessionRequest};
 use crate::source::postgres::{self, snapshot};
@@ -105,7 +105,7 @@ async fn run_inner(
     replication::ensure_publication(&client, &rs.publication, &names).await?;
 
     let registry = registry_client(plan)?;
-    let sink = KafkaSink::new(&plan.kafka)?;
+    let sink = new_sink(plan)?;
     let topics: Vec<String> = plan.tables.iter().map(|t| t.topic.clone()).collect();
     sink.ensure_topics(&topics, &plan.topic_settings).await?;
     let mut internal = vec![rs.offsets_topic.clone()];
@@ -149,10 +149,11 @@ async fn run_inner(
             )));
         }
     }
-    if slot.is_some() && snapshot_wanted {
-        // A snapshot that did not finish cannot be resumed through a slot's exported
-        // snapshot (it died with its session): start it again from a new slot.
-        tracing::warn!(slot = %rs.slot, "the previous snapshot did not finish: starting it again (rows already sent will appear twice)");
+    // A snapshot that started but did not finish is resumed at its first unfinished chunk
+    // (see `chunks`); one that never recorded its start is taken again from a new slot.
+    let resume = slot.is_some() && snapshot_wanted && progress.snapshot_lsn.is_some();
+    if slot.is_some() && snapshot_wanted && !resume {
+        tracing::warn!(slot = %rs.slot, "the previous snapshot did not record its start: taking it again from a new slot");
         replication::drop_slot(&client, &rs.slot).await?;
         slot = None;
     }
@@ -172,62 +173,85 @@ async fn run_inner(
     }
     let (tx, rx) = mpsc::channel::<Work>(8);
 
-    // The snapshot transaction starts before the worker so that its position is known.
+    // The snapshot's coordinating transaction starts before the worker so that its position
+    // is known. First attempt: the slot's exported snapshot, exactly at its consistent point.
+    // Resumed attempt: a new snapshot, later than the slot's start (see README, "Resuming a
+    // snapshot"): the stream then replays the changes in between, after the chunks.
     let snap = if snapshot_wanted {
-        let snap_client = postgres::connect(&plan.postgres.url).await?;
-        let exported = session
-            .created
-            .as_ref()
-            .and_then(|c| c.snapshot_name.clone());
-        let point = snapshot::begin(&snap_client, exported.as_deref()).await?;
+        let coordinator = postgres::connect(&plan.postgres.url).await?;
+        let exported = session.created.as_ref().and_then(|c| c.snapshot_name.clone());
+        let point = snapshot::begin(&coordinator, exported.as_deref()).await?;
+        let name = match exported {
+            Some(n) => n,
+            None => snapshot::export(&coordinator).await?,
+        };
         let lsn = session
             .created
             .as_ref()
             .map(|c| c.consistent_point)
+            .or(progress.snapshot_lsn)
             .unwrap_or(point.lsn);
-        Some((snap_client, point, lsn))
+        Some((coordinator, point, lsn, name))
     } else {
         None
     };
-    let position = snap.as_ref().map(|(_, point, lsn)| SourcePosition {
+    let position = snap.as_ref().map(|(_, point, lsn, _)| SourcePosition {
         ts_us: point.ts_us,
         tx_id: Some(point.tx_id),
         lsn: Some(*lsn),
         last_commit_lsn: None,
     });
+    let mut initial = progress.clone();
+    initial.pipeline = plan.name.clone();
+    initial.slot = rs.slot.clone();
+    if plan.snapshot == SnapshotMode::Never {
+        initial.snapshot_done = true;
+    }
     let worker_plan = plan.clone();
     let worker_shared = shared.clone();
     let mut worker = Some(tokio::task::spawn_blocking(move || {
-        produce::run_worker(&worker_plan, work, position, rx, sink, worker_shared)
+        produce::run_worker(
+            &worker_plan,
+            work,
+            position,
+            Some(initial),
+            rx,
+            sink,
+            worker_shared,
+        )
     }));
 
     let mut snapshot_rows = 0;
-    let mut snapshot_lsn = progress.snapshot_lsn;
-    if let Some((snap_client, _, lsn)) = snap {
-        snapshot_lsn = Some(lsn);
+    if let Some((coordinator, _, lsn, name)) = snap {
         shared.set_phase(Phase::Snapshot);
-        estimate_rows(&snap_client, plan, &shared).await;
-        let rows = copy_tables(&snap_client, plan, &tx).await;
-        let rows = match rows {
+        estimate_rows(&coordinator, plan, &shared).await;
+        let previous = if resume {
+            progress.chunks.clone()
+        } else {
+            Default::default()
+        };
+        let (record, todo) = chunks::plan_chunks(&coordinator, plan, &previous).await?;
+        if resume {
+            tracing::warn!(
+                pipeline = %plan.name,
+                chunks_left = todo.len(),
+                "resuming the snapshot at its first unfinished chunk, with a newer snapshot"
+            );
+        }
+        let started = ProgressUpdate::SnapshotStarted {
+            lsn,
+            chunks: record,
+        };
+        if let Err(e) = checkpoint(&tx, started).await {
+            return Err(worker_error(worker.take(), e).await);
+        }
+        let rows = match chunks::read_chunks(plan, &name, todo, &tx).await {
             Ok(r) => r,
             Err(e) => return Err(worker_error(worker.take(), e).await),
         };
-        snapshot::end(&snap_client).await?;
+        snapshot::end(&coordinator).await?;
         snapshot_rows = rows.iter().sum();
-        for t in &shared.tables {
-            t.snapshot_done.store(true, Ordering::Relaxed);
-        }
-        let done = Progress {
-            pipeline: plan.name.clone(),
-            slot: rs.slot.clone(),
-            snapshot_done: true,
-            snapshot_lsn: Some(lsn),
-            lsn: Some(lsn),
-            messages: shared.messages.load(Ordering::Relaxed),
-            updated_ms: super::now_ns() / 1_000_000,
-            chunks: Default::default(),
-        };
-        if let Err(e) = checkpoint(&tx, done).await {
+        if let Err(e) = checkpoint(&tx, ProgressUpdate::SnapshotDone).await {
             return Err(worker_error(worker.take(), e).await);
         }
         tracing::info!(pipeline = %plan.name, rows = snapshot_rows, "snapshot delivered; streaming");
@@ -241,6 +265,8 @@ async fn run_inner(
         relations: HashMap::new(),
         txn: None,
         last_commit_lsn: progress.lsn,
+        skip_before: progress.lsn.unwrap_or(0),
+        skipping: false,
         transactions: 0,
         registry,
         replan,
@@ -248,26 +274,9 @@ async fn run_inner(
     let result = stream
         .run(&mut session, &mut shutdown, &client, &shared)
         .await;
-    let acked_before_drain = shared.acked_lsn.load(Ordering::Relaxed);
     let Stream {
         tx, transactions, ..
     } = stream;
-    // Final progress record, then let the worker drain and flush.
-    let last = Progress {
-        pipeline: plan.name.clone(),
-        slot: rs.slot.clone(),
-        snapshot_done: plan.snapshot == SnapshotMode::Never
-            || snapshot_wanted
-            || progress.snapshot_done,
-        snapshot_lsn,
-        lsn: Some(acked_before_drain).filter(|l| *l > 0),
-        messages: shared.messages.load(Ordering::Relaxed),
-        updated_ms: super::now_ns() / 1_000_000,
-        chunks: Default::default(),
-    };
-    if result.is_ok() {
-        let _ = checkpoint_nowait(&tx, last);
-    }
     drop(tx);
     let worker_result = match worker.take() {
         Some(w) => w.await.unwrap_or_else(|e| {
@@ -422,18 +431,12 @@ fn is_toastable(t: &PgType) -> bool {
     )
 }
 
-async fn checkpoint(tx: &mpsc::Sender<Work>, progress: Progress) -> Result<(), RuntimeError> {
+async fn checkpoint(tx: &mpsc::Sender<Work>, update: ProgressUpdate) -> Result<(), RuntimeError> {
     let (reply, answer) = oneshot::channel();
-    tx.send(Work::Checkpoint { progress, reply })
+    tx.send(Work::Checkpoint { update, reply })
         .await
         .map_err(|_| RuntimeError::WorkerStopped)?;
     answer.await.map_err(|_| RuntimeError::WorkerStopped)?
-}
-
-fn checkpoint_nowait(tx: &mpsc::Sender<Work>, progress: Progress) -> Result<(), RuntimeError> {
-    let (reply, _answer) = oneshot::channel();
-    tx.try_send(Work::Checkpoint { progress, reply })
-        .map_err(|_| RuntimeError::WorkerStopped)
 }
 
 /// When sending to the worker failed, its own error is the one worth reporting.
@@ -463,6 +466,10 @@ struct Stream {
     relations: HashMap<u32, Option<(usize, TableChanges)>>,
     txn: Option<Txn>,
     last_commit_lsn: Option<u64>,
+    /// Transactions whose commit record starts before this are already in Kafka (from the
+    /// progress record): after a restart they are read again and dropped.
+    skip_before: u64,
+    skipping: bool,
     transactions: u64,
     registry: Option<RegistryClient>,
     replan: Option<Replanner>,
@@ -562,12 +569,18 @@ impl Stream {
             ReplicationEvent::Begin {
                 xid,
                 commit_time_micros,
-                ..
+                final_lsn,
             } => {
+                self.skipping = final_lsn.0 < self.skip_before;
                 self.txn = Some(Txn {
                     xid,
                     commit_ts_us: commit_time_micros + crate::types::PG_EPOCH_MICROS,
                 });
+            }
+            ReplicationEvent::Commit { end_lsn, .. } if self.skipping => {
+                self.skipping = false;
+                self.txn = None;
+                self.last_commit_lsn = Some(end_lsn.0);
             }
             ReplicationEvent::Commit { end_lsn, .. } => {
                 self.flush_all().await?;
@@ -605,6 +618,9 @@ impl Stream {
     }
 
     async fn message(&mut self, msg: Message, lsn: u64) -> Result<(), RuntimeError> {
+        if self.skipping && !matches!(msg, Message::Relation(_) | Message::Type { .. }) {
+            return Ok(());
+        }
         match msg {
             Message::Relation(rel) => self.relation(rel).await?,
             Message::Insert { relation, new } => {

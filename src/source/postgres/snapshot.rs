@@ -56,6 +56,12 @@ pub async fn begin(client: &Client, exported: Option<&str>) -> Result<SnapshotPo
     })
 }
 
+/// Export the open snapshot transaction's snapshot, for other connections to import.
+pub async fn export(client: &Client) -> Result<String, SourceError> {
+    let row = client.query_one("SELECT pg_export_snapshot()", &[]).await?;
+    Ok(row.get(0))
+}
+
 pub async fn end(client: &Client) -> Result<(), SourceError> {
     client.batch_execute("COMMIT").await?;
     Ok(())
@@ -70,16 +76,36 @@ pub async fn copy_table<T>(
     tx: &mpsc::Sender<T>,
     wrap: impl Fn(datafusion::arrow::array::RecordBatch) -> T,
 ) -> Result<u64, SourceError> {
+    copy_table_range(client, plan, None, batch_rows, tx, wrap).await
+}
+
+/// Like [`copy_table`], for the rows stored in heap pages `first..end` (`end` open when
+/// `None`): a chunk of the table, read by a TID range scan.
+pub async fn copy_table_range<T>(
+    client: &Client,
+    plan: &TablePlan,
+    pages: Option<(u64, Option<u64>)>,
+    batch_rows: usize,
+    tx: &mpsc::Sender<T>,
+    wrap: impl Fn(datafusion::arrow::array::RecordBatch) -> T,
+) -> Result<u64, SourceError> {
     let columns = plan
         .read_columns
         .iter()
         .map(|c| quote_ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = if plan.read_columns.is_empty() {
-        // Only constants are selected: still one row per table row.
+    let range = match pages {
+        None => String::new(),
+        Some((first, None)) => format!(" WHERE ctid >= '({first},0)'::tid"),
+        Some((first, Some(end))) => {
+            format!(" WHERE ctid >= '({first},0)'::tid AND ctid < '({end},0)'::tid")
+        }
+    };
+    let sql = if pages.is_some() || plan.read_columns.is_empty() {
+        // With no column at all, still one row per table row.
         format!(
-            "COPY (SELECT FROM {}) TO STDOUT (FORMAT binary)",
+            "COPY (SELECT {columns} FROM {}{range}) TO STDOUT (FORMAT binary)",
             plan.table.quoted()
         )
     } else {
