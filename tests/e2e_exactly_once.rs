@@ -55,7 +55,10 @@ fn exactly_once_through_sigkill() -> Result<()> {
     std::fs::create_dir_all(&work)?;
     let file = work.join("pipelines.sql");
     let template = std::fs::read_to_string(root.join("tests/e2e/exactly_once_pipelines.sql"))?;
-    std::fs::write(&file, template.replace("__SCHEMA__", &format!("\"{schema}\"")))?;
+    std::fs::write(
+        &file,
+        template.replace("__SCHEMA__", &format!("\"{schema}\"")),
+    )?;
     let env = [
         ("E2E_PREFIX", prefix.as_str()),
         ("PG_URL", pg_url.as_str()),
@@ -76,14 +79,22 @@ fn exactly_once_through_sigkill() -> Result<()> {
     };
 
     let out = run(
-        Command::new("python3").arg(&check).args(["setup", &pg_url, &schema]),
+        Command::new("python3")
+            .arg(&check)
+            .args(["setup", &pg_url, &schema]),
         Duration::from_secs(300),
     )?;
     expect_success("exactly_once_check.py setup", &out)?;
 
     let mut workload = Command::new("python3")
         .arg(&check)
-        .args(["workload", &pg_url, &schema, "2000", &(seed % 1000).to_string()])
+        .args([
+            "workload",
+            &pg_url,
+            &schema,
+            "2000",
+            &(seed % 1000).to_string(),
+        ])
         .stdin(Stdio::null())
         .spawn()
         .context("starting the workload")?;
@@ -95,7 +106,7 @@ fn exactly_once_through_sigkill() -> Result<()> {
     let mut cdcql = Cdcql::start(root, &file, &env, log.clone())?;
     loop {
         let workload_done = workload.try_wait()?.is_some();
-        if kills >= 20 && workload_done {
+        if kills >= 20 && workload_done && kills - during_snapshot >= 5 {
             break;
         }
         if started.elapsed() > Duration::from_secs(900) {
@@ -123,7 +134,9 @@ fn exactly_once_through_sigkill() -> Result<()> {
     eprintln!("{kills} SIGKILLs, {during_snapshot} of them before the snapshot was delivered");
 
     // Let it catch up with the end of the workload, then stop it cleanly.
-    let target = psql(&pg_url, "SELECT pg_current_wal_lsn()")?.trim().to_string();
+    let target = psql(&pg_url, "SELECT pg_current_wal_lsn()")?
+        .trim()
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         cdcql.expect_running()?;
@@ -138,7 +151,10 @@ fn exactly_once_through_sigkill() -> Result<()> {
             break;
         }
         if Instant::now() > deadline {
-            bail!("cdcql did not catch up within 5 minutes:\n{}", cdcql.log_tail());
+            bail!(
+                "cdcql did not catch up within 5 minutes:\n{}",
+                cdcql.log_tail()
+            );
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -156,7 +172,11 @@ fn exactly_once_through_sigkill() -> Result<()> {
         bail!("no SIGKILL landed during the snapshot; the test did not exercise resuming it");
     }
     let out = run(
-        Command::new(env!("CARGO_BIN_EXE_cdcql")).arg("drop").arg(&file).arg("eo").envs(env),
+        Command::new(env!("CARGO_BIN_EXE_cdcql"))
+            .arg("drop")
+            .arg(&file)
+            .arg("eo")
+            .envs(env),
         Duration::from_secs(60),
     )?;
     expect_success("cdcql drop eo", &out)?;

@@ -389,5 +389,4 @@ mod tests {
         let c: Vec<String> = c.into_iter().map(|p| p.replacement).collect();
         assert_eq!(c, vec!["amount"]);
     }
-
 }

@@ -381,8 +381,12 @@ fn fill_required(
                 return Ok(col);
             }
             let zero = match field.data_type() {
-                datafusion::arrow::datatypes::DataType::Utf8 => ScalarValue::Utf8(Some(String::new())),
-                datafusion::arrow::datatypes::DataType::Binary => ScalarValue::Binary(Some(Vec::new())),
+                datafusion::arrow::datatypes::DataType::Utf8 => {
+                    ScalarValue::Utf8(Some(String::new()))
+                }
+                datafusion::arrow::datatypes::DataType::Binary => {
+                    ScalarValue::Binary(Some(Vec::new()))
+                }
                 dt => match ScalarValue::new_zero(dt) {
                     Ok(z) => z,
                     // No zero for this type (lists, structs...): leave it null.
@@ -393,7 +397,8 @@ fn fill_required(
                 return Ok(col);
             };
             let mask = BooleanArray::from_iter(
-                (0..col.len()).map(|i| Some(valid.get(i).copied().unwrap_or(false) && col.is_null(i))),
+                (0..col.len())
+                    .map(|i| Some(valid.get(i).copied().unwrap_or(false) && col.is_null(i))),
             );
             Ok(zip(&mask, &zeros, &col)?)
         })

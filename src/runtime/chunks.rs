@@ -1,5 +1,6 @@
-//! The snapshot in chunks: each table is split into ranges of heap pages (read with TID range
-//! scans), read by `parallelism` connections that all import the same snapshot. Chunks reach
+//! The snapshot in chunks: each table is split into primary-key ranges (or, without a key,
+//! ranges of heap pages read with TID range scans), read by `parallelism` connections that all
+//! import the same snapshot. Chunks reach
 //! the producing side one whole chunk at a time, so each one can be committed with its
 //! progress record; after a crash only the unfinished chunks are read again.
 
@@ -13,6 +14,7 @@ use tokio_postgres::Client;
 use super::offsets::TableChunks;
 use super::produce::Work;
 use super::{RuntimeError, BATCH_ROWS};
+use crate::catalog::quote_ident;
 use crate::plan::PipelinePlan;
 use crate::source::postgres::{self, snapshot};
 
@@ -23,14 +25,18 @@ const DEFAULT_ROWS_PER_PAGE: f64 = 60.0;
 pub(crate) struct ChunkSpec {
     pub table: usize,
     pub chunk: u32,
-    /// Heap pages `first..end`; `end` is open for a table's last chunk (or its only one).
-    pub pages: Option<(u64, Option<u64>)>,
+    /// SQL condition selecting the chunk's rows; `None` for a table read whole.
+    pub filter: Option<String>,
     pub last: bool,
 }
 
+/// Boundary rows sampled per chunk when splitting by primary key.
+const SAMPLES_PER_CHUNK: f64 = 50.0;
+
 /// Split every table into chunks of about `chunk_rows` rows, keeping the boundaries of a
-/// previous attempt (`previous`) so that its finished chunks stay valid. Returns every table's
-/// chunk record and the chunks still to read.
+/// previous attempt (`previous`) so that its finished chunks stay valid. Tables with a
+/// primary key are split into key ranges (boundaries sampled with TABLESAMPLE), others into
+/// ranges of heap pages. Returns every table's chunk record and the chunks still to read.
 pub(crate) async fn plan_chunks(
     client: &Client,
     plan: &PipelinePlan,
@@ -40,58 +46,176 @@ pub(crate) async fn plan_chunks(
     let mut todo = Vec::new();
     for (i, t) in plan.tables.iter().enumerate() {
         let name = t.table.to_string();
+        let key = primary_key(client, &t.table).await?;
         let chunks = match previous.get(&name) {
-            Some(p) if p.pages_per_chunk > 0 && p.total > 0 => p.clone(),
-            _ => {
-                let row = client
-                    .query_one(
-                        "SELECT pg_relation_size(c.oid) / current_setting('block_size')::int8, \
-                                c.reltuples::float8, c.relpages::int8 \
-                         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                         WHERE n.nspname = $1 AND c.relname = $2",
-                        &[&t.table.schema, &t.table.name],
-                    )
-                    .await
-                    .map_err(postgres::SourceError::from)?;
-                let pages = row.get::<_, i64>(0).max(0) as u64;
-                let (tuples, relpages) = (row.get::<_, f64>(1), row.get::<_, i64>(2));
-                let per_page = if relpages > 0 && tuples > 0.0 {
-                    tuples / relpages as f64
-                } else {
-                    DEFAULT_ROWS_PER_PAGE
-                };
-                let pages_per_chunk =
-                    ((plan.delivery.chunk_rows as f64 / per_page.max(1.0)).ceil() as u64).max(1);
-                let total = pages.div_ceil(pages_per_chunk).clamp(1, u32::MAX as u64) as u32;
-                TableChunks {
-                    pages_per_chunk,
-                    total,
-                    done: Vec::new(),
-                }
-            }
+            Some(p) if p.total > 0 => p.clone(),
+            _ => split(client, plan, &t.table, &key).await?,
         };
         for k in 0..chunks.total {
             if chunks.done.contains(&k) {
                 continue;
             }
-            let last = k + 1 == chunks.total;
-            let first = u64::from(k) * chunks.pages_per_chunk;
+            let filter = if chunks.total == 1 {
+                None
+            } else if let Some(bounds) = &chunks.bounds {
+                let lo = (k > 0).then(|| &bounds[k as usize - 1]);
+                let hi = bounds.get(k as usize);
+                key_range(&key, lo, hi)
+            } else {
+                let first = u64::from(k) * chunks.pages_per_chunk;
+                Some(if k + 1 == chunks.total {
+                    format!("ctid >= '({first},0)'::tid")
+                } else {
+                    format!(
+                        "ctid >= '({first},0)'::tid AND ctid < '({},0)'::tid",
+                        first + chunks.pages_per_chunk
+                    )
+                })
+            };
             todo.push(ChunkSpec {
                 table: i,
                 chunk: k,
-                pages: if chunks.total == 1 {
-                    None
-                } else if last {
-                    Some((first, None))
-                } else {
-                    Some((first, Some(first + chunks.pages_per_chunk)))
-                },
-                last,
+                filter,
+                last: k + 1 == chunks.total,
             });
         }
         record.insert(name, chunks);
     }
     Ok((record, todo))
+}
+
+/// The primary key's columns with their SQL types, in key order (empty without one).
+async fn primary_key(
+    client: &Client,
+    table: &crate::catalog::TableName,
+) -> Result<Vec<(String, String)>, RuntimeError> {
+    let rows = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
+             FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary ORDER BY k.ord",
+            &[&table.schema, &table.name],
+        )
+        .await
+        .map_err(postgres::SourceError::from)?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+async fn split(
+    client: &Client,
+    plan: &PipelinePlan,
+    table: &crate::catalog::TableName,
+    key: &[(String, String)],
+) -> Result<TableChunks, RuntimeError> {
+    let row = client
+        .query_one(
+            "SELECT pg_relation_size(c.oid) / current_setting('block_size')::int8, \
+                    c.reltuples::float8, c.relpages::int8 \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2",
+            &[&table.schema, &table.name],
+        )
+        .await
+        .map_err(postgres::SourceError::from)?;
+    let pages = row.get::<_, i64>(0).max(0) as u64;
+    let (tuples, relpages) = (row.get::<_, f64>(1), row.get::<_, i64>(2));
+    let per_page = if relpages > 0 && tuples > 0.0 {
+        tuples / relpages as f64
+    } else {
+        DEFAULT_ROWS_PER_PAGE
+    };
+    let rows = (per_page * pages as f64).max(tuples);
+    let wanted = (rows / plan.delivery.chunk_rows as f64).ceil().max(1.0) as u64;
+    if wanted <= 1 || pages == 0 {
+        return Ok(TableChunks {
+            pages_per_chunk: pages.max(1),
+            total: 1,
+            done: Vec::new(),
+            bounds: None,
+        });
+    }
+    if key.is_empty() {
+        let pages_per_chunk = pages.div_ceil(wanted).max(1);
+        return Ok(TableChunks {
+            pages_per_chunk,
+            total: pages.div_ceil(pages_per_chunk).clamp(1, u32::MAX as u64) as u32,
+            done: Vec::new(),
+            bounds: None,
+        });
+    }
+    // Sample key values and take evenly spaced ones as boundaries.
+    let percent = (100.0 * SAMPLES_PER_CHUNK * wanted as f64 / rows.max(1.0)).clamp(0.0001, 100.0);
+    let cols = key.iter().map(|(c, _)| quote_ident(c)).collect::<Vec<_>>();
+    let text_cols = cols
+        .iter()
+        .map(|c| format!("{c}::text"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {text_cols} FROM {} TABLESAMPLE SYSTEM ({percent}) ORDER BY {}",
+        table.quoted(),
+        cols.join(", ")
+    );
+    let sample = client
+        .query(sql.as_str(), &[])
+        .await
+        .map_err(postgres::SourceError::from)?;
+    let values: Vec<Vec<String>> = sample
+        .iter()
+        .map(|r| (0..key.len()).map(|i| r.get::<_, String>(i)).collect())
+        .collect();
+    let mut bounds: Vec<Vec<String>> = Vec::new();
+    for k in 1..wanted {
+        let idx = (k as usize * values.len()) / wanted as usize;
+        if let Some(v) = values.get(idx) {
+            if bounds.last() != Some(v) {
+                bounds.push(v.clone());
+            }
+        }
+    }
+    Ok(TableChunks {
+        pages_per_chunk: 0,
+        total: bounds.len() as u32 + 1,
+        done: Vec::new(),
+        bounds: Some(bounds),
+    })
+}
+
+/// `key >= lo AND key < hi` as SQL, comparing row values for composite keys.
+fn key_range(
+    key: &[(String, String)],
+    lo: Option<&Vec<String>>,
+    hi: Option<&Vec<String>>,
+) -> Option<String> {
+    let cols = format!(
+        "ROW({})",
+        key.iter()
+            .map(|(c, _)| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let value = |v: &Vec<String>| {
+        format!(
+            "ROW({})",
+            v.iter()
+                .zip(key)
+                .map(|(x, (_, ty))| format!("'{}'::{ty}", x.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut parts = Vec::new();
+    if let Some(lo) = lo {
+        parts.push(format!("{cols} >= {}", value(lo)));
+    }
+    if let Some(hi) = hi {
+        parts.push(format!("{cols} < {}", value(hi)));
+    }
+    (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 
 enum Piece {
@@ -120,8 +244,7 @@ pub(crate) async fn read_chunks(
             let client = postgres::connect(&plan.postgres.url).await?;
             snapshot::begin(&client, Some(&name)).await?;
             loop {
-                let Some(spec) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
-                else {
+                let Some(spec) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
                     break;
                 };
                 let (piece_tx, piece_rx) = mpsc::channel::<Piece>(4);
@@ -129,9 +252,14 @@ pub(crate) async fn read_chunks(
                     break;
                 }
                 let t = &plan.tables[spec.table];
-                snapshot::copy_table_range(&client, t, spec.pages, BATCH_ROWS, &piece_tx, |b| {
-                    Piece::Batch(b)
-                })
+                snapshot::copy_table_range(
+                    &client,
+                    t,
+                    spec.filter.as_deref(),
+                    BATCH_ROWS,
+                    &piece_tx,
+                    |b| Piece::Batch(b),
+                )
                 .await?;
                 if piece_tx.send(Piece::Done).await.is_err() {
                     break;

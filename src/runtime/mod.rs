@@ -4,8 +4,8 @@
 //! bounded, so a slow broker slows the reader and memory stays flat. A source position is
 //! acknowledged to Postgres only after every message before it is in Kafka.
 
-mod chunks;
 pub mod changes;
+mod chunks;
 pub mod metrics;
 pub mod offsets;
 mod produce;

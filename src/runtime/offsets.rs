@@ -35,10 +35,15 @@ pub struct Progress {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableChunks {
-    /// Heap pages per chunk (chunks are ctid ranges of this many pages).
+    /// Heap pages per chunk, for tables without a primary key (chunks are ctid ranges).
     pub pages_per_chunk: u64,
     pub total: u32,
     pub done: Vec<u32>,
+    /// Primary-key values (as text, one list per boundary) splitting the table into key
+    /// ranges. Key ranges hold the same rows whatever snapshot reads them, so a resumed
+    /// snapshot reads no row twice; ctid ranges do not (an update moves a row).
+    #[serde(default)]
+    pub bounds: Option<Vec<Vec<String>>>,
 }
 
 impl Progress {
@@ -61,6 +66,8 @@ pub fn load(
         .set("enable.auto.commit", "false")
         // Only what a committed Kafka transaction vouches for.
         .set("isolation.level", "read_committed")
+        .set("fetch.max.bytes", "16777216")
+        .set("receive.message.max.bytes", "1000000000")
         .set("enable.partition.eof", "false");
     for (k, v) in &kafka.client_options {
         // Producer-only settings would make the consumer refuse to start.
@@ -79,7 +86,6 @@ pub fn load(
         return Ok(None);
     }
     let mut assignment = TopicPartitionList::new();
-    let mut remaining = 0usize;
     let mut highs = Vec::new();
     for p in t.partitions() {
         let (low, high) = consumer
@@ -89,24 +95,39 @@ pub fn load(
             assignment
                 .add_partition_offset(topic, p.id(), Offset::Beginning)
                 .map_err(SinkError::Config)?;
-            remaining += 1;
             highs.push((p.id(), high));
         }
     }
-    if remaining == 0 {
+    if highs.is_empty() {
         return Ok(None);
     }
     consumer.assign(&assignment).map_err(SinkError::Config)?;
     let mut last: Option<Progress> = None;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut done: Vec<i32> = Vec::new();
-    while done.len() < highs.len() {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        // Read until every partition's position has passed its end as of the start: with
+        // transactions the end holds commit markers and aborted records, which are skipped
+        // rather than returned, so positions — not message offsets — say when we are done.
+        let positions = consumer.position().map_err(SinkError::Config)?;
+        let done = highs.iter().all(|(p, high)| {
+            positions
+                .find_partition(topic, *p)
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o >= *high),
+                    _ => None,
+                })
+                .unwrap_or(false)
+        });
+        if done {
+            break;
+        }
         if std::time::Instant::now() > deadline {
             return Err(SinkError::Offsets(format!(
-                "timed out reading progress records from {topic}"
+                "timed out reading progress records from {topic} (a transaction of another \
+                 pipeline sharing the topic may still be open)"
             )));
         }
-        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+        let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
         let msg = msg.map_err(SinkError::Config)?;
@@ -119,11 +140,6 @@ pub fn load(
                     ))
                 })?),
             };
-        }
-        if let Some((_, high)) = highs.iter().find(|(p, _)| *p == msg.partition()) {
-            if msg.offset() + 1 >= *high && !done.contains(&msg.partition()) {
-                done.push(msg.partition());
-            }
         }
     }
     Ok(last)

@@ -43,7 +43,10 @@ pub(crate) enum Work {
     Commit { lsn: u64 },
     /// Replace the progress record's snapshot fields and write it once everything before it
     /// is in Kafka; the reply says it is queued (at-least-once) or committed (transactional).
-    Checkpoint { update: ProgressUpdate, reply: Reply },
+    Checkpoint {
+        update: ProgressUpdate,
+        reply: Reply,
+    },
     /// A replacement for one table's plan (schema change); encoders are already registered.
     Replace { table: usize, work: Box<TableWork> },
 }
@@ -341,7 +344,10 @@ impl Worker<'_> {
                 }
             }
             Delivery::Transactional(t) => {
-                if t.open && !t.dirty && t.pending.is_some() && t.began.elapsed().as_millis() >= t.max_ms
+                if t.open
+                    && !t.dirty
+                    && t.pending.is_some()
+                    && t.began.elapsed().as_millis() >= t.max_ms
                 {
                     self.commit()?;
                 }
@@ -471,7 +477,13 @@ pub(crate) fn run_worker(
                             &mut work[table],
                         );
                         w.before_send()?;
-                        out.emit(&mut work[table], &change, &mut w.sink, &shared, &mut reports[table])?;
+                        out.emit(
+                            &mut work[table],
+                            &change,
+                            &mut w.sink,
+                            &shared,
+                            &mut reports[table],
+                        )?;
                     }
                 }
             }
@@ -487,7 +499,13 @@ pub(crate) fn run_worker(
                         &mut work[table],
                     );
                     w.before_send()?;
-                    out.emit(&mut work[table], &change, &mut w.sink, &shared, &mut reports[table])?;
+                    out.emit(
+                        &mut work[table],
+                        &change,
+                        &mut w.sink,
+                        &shared,
+                        &mut reports[table],
+                    )?;
                 }
                 work[table].pending_first = true;
                 let name = plan.tables[table].table.to_string();
@@ -513,7 +531,13 @@ pub(crate) fn run_worker(
                 let change = work[table].transform.changes(batch)?;
                 if !change.is_empty() {
                     w.before_send()?;
-                    out.emit(&mut work[table], &change, &mut w.sink, &shared, &mut reports[table])?;
+                    out.emit(
+                        &mut work[table],
+                        &change,
+                        &mut w.sink,
+                        &shared,
+                        &mut reports[table],
+                    )?;
                     w.after_data();
                 }
             }
@@ -533,7 +557,9 @@ pub(crate) fn run_worker(
                 let failed = r.is_err();
                 let _ = reply.send(r);
                 if failed {
-                    return Err(RuntimeError::Internal("writing a progress record failed".into()));
+                    return Err(RuntimeError::Internal(
+                        "writing a progress record failed".into(),
+                    ));
                 }
             }
             Work::Replace { table, work: new } => work[table] = *new,

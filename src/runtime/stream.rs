@@ -15,9 +15,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::Client;
 
 use super::changes::{map_columns, ShapeChange, TableChanges};
+use super::chunks;
 use super::metrics::{Metrics, Phase};
 use super::offsets;
-use super::chunks;
 use super::produce::{self, ProgressUpdate, TableWork, Work};
 use super::{estimate_rows, new_sink, registry_client, RuntimeError, TableReport, BATCH_ROWS};
 use crate::catalog::TableName;
@@ -179,7 +179,10 @@ async fn run_inner(
     // snapshot"): the stream then replays the changes in between, after the chunks.
     let snap = if snapshot_wanted {
         let coordinator = postgres::connect(&plan.postgres.url).await?;
-        let exported = session.created.as_ref().and_then(|c| c.snapshot_name.clone());
+        let exported = session
+            .created
+            .as_ref()
+            .and_then(|c| c.snapshot_name.clone());
         let point = snapshot::begin(&coordinator, exported.as_deref()).await?;
         let name = match exported {
             Some(n) => n,

@@ -69,6 +69,8 @@ def workload(pg_url, schema, count, seed):
                 cur.execute(f'INSERT INTO "{schema}".wlog VALUES (%s, %s, %s)', (t, k, m))
             c.commit()
             total += k + m + 1
+            # Spread the workload so that kills also land while it streams.
+            time.sleep(0.003)
     print(f"workload: {count} transactions, {total} row changes")
 
 
@@ -79,6 +81,10 @@ def consume(brokers, topic):
             "group.id": f"eo-verify-{time.time_ns()}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            # The test broker may answer a fetch with more than fetch.max.bytes.
+            "fetch.max.bytes": 16 * 1024 * 1024,
+            "max.partition.fetch.bytes": 4 * 1024 * 1024,
+            "receive.message.max.bytes": 1_000_000_000,
             "isolation.level": "read_committed",
         }
     )

@@ -152,6 +152,10 @@ def consume(brokers, topic):
             "group.id": f"verify-{time.time_ns()}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            # The test broker may answer a fetch with more than fetch.max.bytes.
+            "fetch.max.bytes": 16 * 1024 * 1024,
+            "max.partition.fetch.bytes": 4 * 1024 * 1024,
+            "receive.message.max.bytes": 1_000_000_000,
         }
     )
     md = c.list_topics(topic, timeout=10)

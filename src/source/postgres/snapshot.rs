@@ -79,12 +79,12 @@ pub async fn copy_table<T>(
     copy_table_range(client, plan, None, batch_rows, tx, wrap).await
 }
 
-/// Like [`copy_table`], for the rows stored in heap pages `first..end` (`end` open when
-/// `None`): a chunk of the table, read by a TID range scan.
+/// Like [`copy_table`], for the rows matching `filter` (an SQL condition): a chunk of the
+/// table.
 pub async fn copy_table_range<T>(
     client: &Client,
     plan: &TablePlan,
-    pages: Option<(u64, Option<u64>)>,
+    filter: Option<&str>,
     batch_rows: usize,
     tx: &mpsc::Sender<T>,
     wrap: impl Fn(datafusion::arrow::array::RecordBatch) -> T,
@@ -95,14 +95,11 @@ pub async fn copy_table_range<T>(
         .map(|c| quote_ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    let range = match pages {
+    let range = match filter {
         None => String::new(),
-        Some((first, None)) => format!(" WHERE ctid >= '({first},0)'::tid"),
-        Some((first, Some(end))) => {
-            format!(" WHERE ctid >= '({first},0)'::tid AND ctid < '({end},0)'::tid")
-        }
+        Some(f) => format!(" WHERE {f}"),
     };
-    let sql = if pages.is_some() || plan.read_columns.is_empty() {
+    let sql = if filter.is_some() || plan.read_columns.is_empty() {
         // With no column at all, still one row per table row.
         format!(
             "COPY (SELECT {columns} FROM {}{range}) TO STDOUT (FORMAT binary)",
