@@ -1,9 +1,9 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use cdcql::cli::progress::LogWriter;
 use cdcql::cli::{Cli, Command, LogFormat};
+use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 /// Logs go to stderr through `tracing`. `CDCQL_LOG` chooses which (an `EnvFilter`); by

@@ -53,9 +53,9 @@ pub async fn run(files: &[PathBuf], options: &ApplyOptions) -> Result<(), CliErr
     // Bound before anything runs, so that a taken port fails the command at once.
     let _server = match &options.metrics_addr {
         Some(addr) => {
-            let server = serve::start(addr, metrics.clone()).await.map_err(|e| {
-                CliError::Runtime(format!("cannot serve metrics on {addr}: {e}"))
-            })?;
+            let server = serve::start(addr, metrics.clone())
+                .await
+                .map_err(|e| CliError::Runtime(format!("cannot serve metrics on {addr}: {e}")))?;
             tracing::info!(
                 "serving http://{0}/metrics, http://{0}/healthz and http://{0}/readyz",
                 server.addr

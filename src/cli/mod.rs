@@ -253,4 +253,5 @@ impl From<SourceError> for CliError {
     }
 }
 
+pub use apply::format_lsn;
 pub use explain::explain;

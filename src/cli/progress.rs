@@ -50,12 +50,7 @@ enum Resolved {
     Off,
 }
 
-fn resolve(
-    mode: ProgressMode,
-    format: LogFormat,
-    terminal: bool,
-    interval: Duration,
-) -> Resolved {
+fn resolve(mode: ProgressMode, format: LogFormat, terminal: bool, interval: Duration) -> Resolved {
     match mode {
         ProgressMode::Off => Resolved::Off,
         ProgressMode::Bars => Resolved::Bars,
@@ -123,7 +118,13 @@ pub struct TableSample {
 impl Sample {
     pub fn read(m: &Metrics, now_us: i64) -> Sample {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-        let lag_bytes = m.lag_bytes();
+        // Each counter is read once, so that the lag agrees with the positions shown.
+        let (acked_lsn, server_lsn) = (load(&m.acked_lsn), load(&m.server_lsn));
+        let lag_bytes = if acked_lsn == 0 || server_lsn == 0 {
+            0
+        } else {
+            server_lsn.saturating_sub(acked_lsn)
+        };
         let last_commit_us = m.last_commit_us.load(Ordering::Relaxed);
         Sample {
             pipeline: m.pipeline.clone(),
@@ -143,8 +144,8 @@ impl Sample {
                 })
                 .collect(),
             transactions: load(&m.transactions),
-            acked_lsn: load(&m.acked_lsn),
-            server_lsn: load(&m.server_lsn),
+            acked_lsn,
+            server_lsn,
             lag_bytes,
             lag_seconds: lag_seconds(lag_bytes, last_commit_us, now_us),
             last_commit_us,
@@ -168,23 +169,19 @@ impl Sample {
         self.tables.iter().map(|t| t.messages).sum()
     }
 
-    /// Whether the table's snapshot rows are all counted. Tables are copied one after the
-    /// other, so a later table with rows means this one is finished even before the runtime
-    /// marks the whole snapshot done.
+    /// Whether the table's snapshot rows are all counted. The runtime's `snapshot_done` flag
+    /// says the table was read, while its last rows may still be in the producer's queue; but
+    /// tables are produced one after the other, so a later table with rows means this one is
+    /// complete, and the end of the snapshot phase means they all are.
     pub fn table_copied(&self, i: usize) -> bool {
-        self.tables[i].snapshot_done || self.tables[i + 1..].iter().any(|t| t.snapshot_rows > 0)
+        matches!(self.phase, Phase::Streaming | Phase::Stopped)
+            || self.tables[i + 1..].iter().any(|t| t.snapshot_rows > 0)
     }
 
-    /// Ready for `/readyz`: streaming, a snapshot that is complete, or a run that ended
-    /// without failing.
+    /// Ready for `/readyz`: streaming (the snapshot, if any, is in Kafka), or a run that ended
+    /// without failing (`--snapshot-only` after its snapshot).
     pub fn ready(&self) -> bool {
-        match self.phase {
-            Phase::Streaming | Phase::Stopped => true,
-            Phase::Snapshot => {
-                !self.tables.is_empty() && self.tables.iter().all(|t| t.snapshot_done)
-            }
-            Phase::Starting | Phase::Failed => false,
-        }
+        matches!(self.phase, Phase::Streaming | Phase::Stopped)
     }
 }
 
@@ -244,6 +241,8 @@ struct Tracked {
     table_rows: Vec<Rate>,
     /// Per table: its snapshot end was already reported.
     reported: Vec<bool>,
+    /// The pipeline was seen taking a snapshot.
+    saw_snapshot: bool,
     status: Option<ProgressBar>,
     bars: Vec<Option<ProgressBar>>,
     ended: bool,
@@ -265,6 +264,7 @@ impl Tracked {
             snapshot_rows: Rate::new(window),
             table_rows: (0..n).map(|_| Rate::new(window)).collect(),
             reported: vec![false; n],
+            saw_snapshot: false,
             status: None,
             bars: vec![None; n],
             ended: false,
@@ -283,10 +283,10 @@ impl Tracked {
             .zip(&mut self.table_rows)
             .map(|(t, r)| r.push(now, t.snapshot_rows))
             .collect();
-        let snapshot_over = matches!(sample.phase, Phase::Streaming | Phase::Stopped);
+        self.saw_snapshot |= sample.phase == Phase::Snapshot;
         for (i, t) in sample.tables.iter().enumerate() {
-            let started = t.snapshot_rows > 0 || t.snapshot_done;
-            if !self.reported[i] && started && (snapshot_over || sample.table_copied(i)) {
+            let started = t.snapshot_rows > 0 || self.saw_snapshot;
+            if !self.reported[i] && started && sample.table_copied(i) {
                 self.reported[i] = true;
                 tracing::info!(
                     target: "cdcql::progress",
@@ -336,6 +336,17 @@ fn status_line(r: &Reading) -> String {
 
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// A style with `{rate}`: rows per second as a whole number (indicatif's `{per_sec}` shows
+/// four decimals).
+fn rows_style(template: &str) -> ProgressStyle {
+    style(template).with_key(
+        "rate",
+        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{}", HumanCount(s.per_sec().round() as u64));
+        },
+    )
 }
 
 /// Bars currently drawn on stderr, so that log lines can be written above them.
@@ -525,11 +536,12 @@ fn log_reading(r: &Reading) {
 
 async fn bars(mut tracked: Vec<Tracked>, multi: MultiProgress, mut stop: watch::Receiver<bool>) {
     let status_style = style("{spinner:.green} {prefix:.bold} {msg}");
-    let bar_style = style(
-        "  {prefix} [{bar:30.cyan/blue}] {human_pos}/{human_len} rows · {per_sec} · ETA {eta}",
+    let bar_style = rows_style(
+        "  {prefix} [{bar:30.cyan/blue}] {human_pos}/{human_len} rows · {rate} rows/s · ETA {eta}",
     )
     .progress_chars("=> ");
-    let unknown_style = style("  {prefix} {spinner} {human_pos} rows · {per_sec}");
+    let unknown_style = rows_style("  {prefix} {spinner} {human_pos} rows · {rate} rows/s");
+    let waiting_style = style("  {prefix} waiting");
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -560,7 +572,7 @@ async fn bars(mut tracked: Vec<Tracked>, multi: MultiProgress, mut stop: watch::
                         let bar = multi.insert_before(
                             status,
                             ProgressBar::no_length()
-                                .with_style(unknown_style.clone())
+                                .with_style(waiting_style.clone())
                                 .with_prefix(table.table.clone())
                                 .with_finish(ProgressFinish::AndClear),
                         );
@@ -574,10 +586,17 @@ async fn bars(mut tracked: Vec<Tracked>, multi: MultiProgress, mut stop: watch::
                     _ => {}
                 }
                 if let Some(bar) = &t.bars[i] {
+                    // Waiting until its first rows arrive, so that the rate and ETA start
+                    // with the table's own copy.
+                    if table.snapshot_rows > 0 && bar.position() == 0 {
+                        bar.reset();
+                        bar.set_style(if table.estimated_rows > 0 {
+                            bar_style.clone()
+                        } else {
+                            unknown_style.clone()
+                        });
+                    }
                     if table.estimated_rows > 0 {
-                        if bar.length().is_none() {
-                            bar.set_style(bar_style.clone());
-                        }
                         bar.set_length((table.estimated_rows as u64).max(table.snapshot_rows));
                     }
                     bar.set_position(table.snapshot_rows);
@@ -637,16 +656,17 @@ mod tests {
     }
 
     #[test]
-    fn ready_once_streaming_or_snapshot_complete() {
+    fn ready_once_the_snapshot_is_in_kafka() {
         let copying = vec![table(10, false), table(0, false)];
         assert!(!sample(Phase::Starting, copying.clone()).ready());
         assert!(!sample(Phase::Snapshot, copying.clone()).ready());
         assert!(sample(Phase::Streaming, copying.clone()).ready());
         assert!(sample(Phase::Stopped, copying.clone()).ready());
         assert!(!sample(Phase::Failed, copying).ready());
-        let done = vec![table(10, true), table(3, true)];
-        assert!(sample(Phase::Snapshot, done.clone()).ready());
-        assert!(!sample(Phase::Failed, done).ready());
+        // Read to the end, but rows may still be on their way to Kafka.
+        let read = vec![table(10, true), table(3, true)];
+        assert!(!sample(Phase::Snapshot, read.clone()).ready());
+        assert!(!sample(Phase::Failed, read).ready());
     }
 
     #[test]
@@ -658,8 +678,11 @@ mod tests {
         assert!(s.table_copied(0));
         assert!(!s.table_copied(1));
         assert!(!s.table_copied(2));
-        let s = sample(Phase::Snapshot, vec![table(50, true), table(0, true)]);
-        assert!(s.table_copied(1));
+        // The runtime's flag comes before the last rows are counted.
+        let s = sample(Phase::Snapshot, vec![table(50, true), table(3, true)]);
+        assert!(!s.table_copied(1));
+        let s = sample(Phase::Streaming, vec![table(50, true), table(0, true)]);
+        assert!(s.table_copied(0) && s.table_copied(1));
     }
 
     #[test]

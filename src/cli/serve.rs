@@ -1,7 +1,7 @@
 //! `apply --metrics-addr`: a small HTTP/1.1 server for monitoring. `/metrics` renders every
 //! running pipeline's counters ([`Metrics`]) in the Prometheus text format, `/healthz` says
-//! the process is up, and `/readyz` says whether every pipeline has finished its snapshot or
-//! is streaming (503 while one is starting, snapshotting or has failed). Each request reads the
+//! the process is up, and `/readyz` says whether every pipeline is streaming (its snapshot
+//! delivered) or ended without failing (503 while one is starting, snapshotting or has failed). Each request reads the
 //! counters afresh; nothing is cached and nothing secret (URLs, credentials) is ever shown.
 
 use std::fmt::Write as _;
@@ -86,7 +86,9 @@ async fn handle(mut stream: TcpStream, pipelines: &[Arc<Metrics>]) -> std::io::R
     let now = now_us();
     let samples: Vec<Sample> = pipelines.iter().map(|m| Sample::read(m, now)).collect();
     let response = respond(method, target, &samples);
-    stream.write_all(&response.to_bytes(method == "HEAD")).await?;
+    stream
+        .write_all(&response.to_bytes(method == "HEAD"))
+        .await?;
     stream.shutdown().await
 }
 
@@ -292,7 +294,7 @@ pub fn render(samples: &[Sample]) -> String {
         samples,
         "cdcql_pipeline_ready",
         "gauge",
-        "1 once the snapshot is complete or streaming has started (what /readyz reports), else 0.",
+        "1 once streaming has started or the run ended without failing (what /readyz reports), else 0.",
         |s| Some(f64::from(u8::from(s.ready()))),
     );
 
@@ -317,7 +319,7 @@ pub fn render(samples: &[Sample]) -> String {
         samples,
         "cdcql_snapshot_table_done",
         "gauge",
-        "1 once the snapshot of the table is complete, else 0.",
+        "1 once the table has been read to its end (its last rows may still be on their way to Kafka), else 0.",
         |t| Some(f64::from(u8::from(t.snapshot_done))),
     );
     per_table(
@@ -566,8 +568,10 @@ mod tests {
             Some("0.25")
         );
         // An unknown estimate is left out rather than shown as -1 or 0 %.
-        assert!(!text.contains(r#"cdcql_snapshot_rows_estimated{pipeline="a",table="public.customers""#));
-        assert!(!text.contains(r#"cdcql_snapshot_progress_ratio{pipeline="a",table="public.customers""#));
+        assert!(!text
+            .contains(r#"cdcql_snapshot_rows_estimated{pipeline="a",table="public.customers""#));
+        assert!(!text
+            .contains(r#"cdcql_snapshot_progress_ratio{pipeline="a",table="public.customers""#));
         assert_eq!(
             v(r#"cdcql_pipeline_phase{pipeline="a",phase="snapshot"}"#).as_deref(),
             Some("1")
@@ -576,10 +580,22 @@ mod tests {
             v(r#"cdcql_pipeline_phase{pipeline="a",phase="streaming"}"#).as_deref(),
             Some("0")
         );
-        assert_eq!(v(r#"cdcql_pipeline_ready{pipeline="a"}"#).as_deref(), Some("0"));
-        assert_eq!(v(r#"cdcql_pipeline_ready{pipeline="b"}"#).as_deref(), Some("1"));
-        assert_eq!(v(r#"cdcql_replication_lag_bytes{pipeline="b"}"#).as_deref(), Some("32"));
-        assert_eq!(v(r#"cdcql_replication_lag_seconds{pipeline="b"}"#).as_deref(), Some("1.5"));
+        assert_eq!(
+            v(r#"cdcql_pipeline_ready{pipeline="a"}"#).as_deref(),
+            Some("0")
+        );
+        assert_eq!(
+            v(r#"cdcql_pipeline_ready{pipeline="b"}"#).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            v(r#"cdcql_replication_lag_bytes{pipeline="b"}"#).as_deref(),
+            Some("32")
+        );
+        assert_eq!(
+            v(r#"cdcql_replication_lag_seconds{pipeline="b"}"#).as_deref(),
+            Some("1.5")
+        );
         assert_eq!(
             v(r#"cdcql_replication_acknowledged_lsn{pipeline="b"}"#).as_deref(),
             Some("4294967312")
@@ -592,7 +608,10 @@ mod tests {
             v(r#"cdcql_kafka_transactions_total{pipeline="a",outcome="aborted"}"#).as_deref(),
             Some("1")
         );
-        assert_eq!(v(r#"cdcql_skipped_rows_total{pipeline="b"}"#).as_deref(), Some("2"));
+        assert_eq!(
+            v(r#"cdcql_skipped_rows_total{pipeline="b"}"#).as_deref(),
+            Some("2")
+        );
     }
 
     #[test]
@@ -634,7 +653,9 @@ mod tests {
         assert_eq!(respond("GET", "/", &ready).status, 404);
         assert_eq!(respond("POST", "/metrics", &ready).status, 405);
         let head = respond("HEAD", "/healthz", &ready).to_bytes(true);
-        assert!(String::from_utf8_lossy(&head).ends_with("Content-Length: 3\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"));
+        assert!(String::from_utf8_lossy(&head).ends_with(
+            "Content-Length: 3\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+        ));
     }
 
     #[tokio::test]
