@@ -71,15 +71,23 @@ pub async fn run(files: &[PathBuf], options: &ApplyOptions) -> Result<(), CliErr
         options.log_format,
     );
     if options.snapshot_only {
-        let mut result = Ok(());
+        let mut reports = Vec::new();
+        let mut failed = None;
         for ((_, p), m) in plans.iter().zip(&metrics) {
-            result = snapshot_only_run(p, m.clone()).await;
-            if result.is_err() {
-                break;
+            match runtime::run_snapshot_with(p, m.clone()).await {
+                Ok(r) => reports.push((p, r)),
+                Err(e) => {
+                    failed = Some(CliError::Runtime(format!("pipeline {}: {e}", p.name)));
+                    break;
+                }
             }
         }
+        // The display's last lines first, then the summaries.
         display.finish().await;
-        return result;
+        for (p, report) in &reports {
+            log_snapshot_report(p, report);
+        }
+        return failed.map_or(Ok(()), Err);
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -148,10 +156,7 @@ pub async fn run(files: &[PathBuf], options: &ApplyOptions) -> Result<(), CliErr
     }
 }
 
-async fn snapshot_only_run(p: &PipelinePlan, metrics: Arc<Metrics>) -> Result<(), CliError> {
-    let report = runtime::run_snapshot_with(p, metrics)
-        .await
-        .map_err(|e| CliError::Runtime(format!("pipeline {}: {e}", p.name)))?;
+fn log_snapshot_report(p: &PipelinePlan, report: &runtime::SnapshotReport) {
     let rows: u64 = report.tables.iter().map(|t| t.rows_read).sum();
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     for t in &report.tables {
@@ -172,7 +177,6 @@ async fn snapshot_only_run(p: &PipelinePlan, metrics: Arc<Metrics>) -> Result<()
         secs,
         rows as f64 / secs
     );
-    Ok(())
 }
 
 /// Plans the pipeline again from its file and the current catalog (after a schema change).

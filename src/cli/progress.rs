@@ -12,8 +12,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{
-    HumanBytes, HumanCount, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressFinish,
-    ProgressStyle,
+    HumanBytes, HumanCount, HumanDuration, MultiProgress, ProgressBar, ProgressDrawTarget,
+    ProgressFinish, ProgressStyle,
 };
 use tokio::sync::watch;
 
@@ -334,19 +334,14 @@ fn status_line(r: &Reading) -> String {
     }
 }
 
-fn style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+/// Seconds left at `rate`, when the estimate says how many rows are left.
+fn eta_seconds(t: &TableSample, rows_per_sec: f64) -> Option<u64> {
+    let left = t.estimated_rows - t.snapshot_rows as i64;
+    (rows_per_sec > 0.0 && left > 0).then(|| (left as f64 / rows_per_sec).ceil() as u64)
 }
 
-/// A style with `{rate}`: rows per second as a whole number (indicatif's `{per_sec}` shows
-/// four decimals).
-fn rows_style(template: &str) -> ProgressStyle {
-    style(template).with_key(
-        "rate",
-        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = write!(w, "{}", HumanCount(s.per_sec().round() as u64));
-        },
-    )
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// Bars currently drawn on stderr, so that log lines can be written above them.
@@ -503,8 +498,7 @@ fn log_reading(r: &Reading) {
                     continue;
                 }
                 let rate = r.table_rows_per_sec[i];
-                let left = t.estimated_rows - t.snapshot_rows as i64;
-                let eta = (rate > 0.0 && left > 0).then(|| (left as f64 / rate).round() as u64);
+                let eta = eta_seconds(t, rate);
                 tracing::info!(
                     target: "cdcql::progress",
                     pipeline = %s.pipeline,
@@ -536,11 +530,9 @@ fn log_reading(r: &Reading) {
 
 async fn bars(mut tracked: Vec<Tracked>, multi: MultiProgress, mut stop: watch::Receiver<bool>) {
     let status_style = style("{spinner:.green} {prefix:.bold} {msg}");
-    let bar_style = rows_style(
-        "  {prefix} [{bar:30.cyan/blue}] {human_pos}/{human_len} rows · {rate} rows/s · ETA {eta}",
-    )
-    .progress_chars("=> ");
-    let unknown_style = rows_style("  {prefix} {spinner} {human_pos} rows · {rate} rows/s");
+    let bar_style = style("  {prefix} [{bar:30.cyan/blue}] {human_pos}/{human_len} rows · {msg}")
+        .progress_chars("=> ");
+    let unknown_style = style("  {prefix} {spinner} {human_pos} rows · {msg}");
     let waiting_style = style("  {prefix} waiting");
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -586,10 +578,7 @@ async fn bars(mut tracked: Vec<Tracked>, multi: MultiProgress, mut stop: watch::
                     _ => {}
                 }
                 if let Some(bar) = &t.bars[i] {
-                    // Waiting until its first rows arrive, so that the rate and ETA start
-                    // with the table's own copy.
                     if table.snapshot_rows > 0 && bar.position() == 0 {
-                        bar.reset();
                         bar.set_style(if table.estimated_rows > 0 {
                             bar_style.clone()
                         } else {
@@ -600,6 +589,15 @@ async fn bars(mut tracked: Vec<Tracked>, multi: MultiProgress, mut stop: watch::
                         bar.set_length((table.estimated_rows as u64).max(table.snapshot_rows));
                     }
                     bar.set_position(table.snapshot_rows);
+                    let rate = r.table_rows_per_sec[i];
+                    bar.set_message(match eta_seconds(table, rate) {
+                        Some(eta) => format!(
+                            "{} rows/s · ETA {}",
+                            HumanCount(rate.round() as u64),
+                            HumanDuration(Duration::from_secs(eta))
+                        ),
+                        None => format!("{} rows/s", HumanCount(rate.round() as u64)),
+                    });
                 }
             }
             if matches!(s.phase, Phase::Stopped | Phase::Failed) || stopping {
@@ -692,6 +690,20 @@ mod tests {
         assert_eq!(lag_seconds(10, 1_000_000, 3_500_000), 2.5);
         // A source clock ahead of ours is not negative lag.
         assert_eq!(lag_seconds(10, 4_000_000, 3_500_000), 0.0);
+    }
+
+    #[test]
+    fn eta_from_the_estimate_and_rate() {
+        assert_eq!(eta_seconds(&table(40, false), 20.0), Some(3));
+        assert_eq!(eta_seconds(&table(41, false), 20.0), Some(3));
+        assert_eq!(eta_seconds(&table(40, false), 0.0), None);
+        // More rows than estimated: no ETA rather than a negative one.
+        assert_eq!(eta_seconds(&table(150, false), 20.0), None);
+        let unknown = TableSample {
+            estimated_rows: -1,
+            ..table(40, false)
+        };
+        assert_eq!(eta_seconds(&unknown, 20.0), None);
     }
 
     #[test]
