@@ -2,19 +2,31 @@
 //! `cdcql status` / `cdcql drop` for what a running pipeline leaves in Postgres and Kafka.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{load, select, CliError};
+use super::progress::{Display, LogFormat, ProgressMode};
+use super::{load, select, serve, CliError};
 use crate::plan::PipelinePlan;
+use crate::runtime::metrics::Metrics;
 use crate::runtime::{self, offsets, Replanner};
 use crate::source::postgres::{self, replication};
 
-pub async fn run(
-    files: &[PathBuf],
-    snapshot_only: bool,
-    pipeline: Option<&str>,
-) -> Result<(), CliError> {
+/// The flags of `cdcql apply`.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub snapshot_only: bool,
+    pub pipeline: Option<String>,
+    pub metrics_addr: Option<String>,
+    pub progress: ProgressMode,
+    pub progress_interval: Duration,
+    pub log_format: LogFormat,
+}
+
+pub async fn run(files: &[PathBuf], options: &ApplyOptions) -> Result<(), CliError> {
+    let pipeline = options.pipeline.as_deref();
     let mut plans: Vec<(PathBuf, PipelinePlan)> = Vec::new();
     for f in files {
         let l = load(f).await?;
@@ -31,52 +43,100 @@ pub async fn run(
     }
     for (_, p) in &plans {
         for w in &p.warnings {
-            eprintln!("warning: pipeline {}: {w}", p.name);
+            tracing::warn!(pipeline = %p.name, "{w}");
         }
     }
-    if snapshot_only {
-        for (_, p) in &plans {
-            snapshot_only_run(p).await?;
+    let metrics: Vec<Arc<Metrics>> = plans
+        .iter()
+        .map(|(_, p)| Arc::new(Metrics::new(p)))
+        .collect();
+    // Bound before anything runs, so that a taken port fails the command at once.
+    let _server = match &options.metrics_addr {
+        Some(addr) => {
+            let server = serve::start(addr, metrics.clone())
+                .await
+                .map_err(|e| CliError::Runtime(format!("cannot serve metrics on {addr}: {e}")))?;
+            tracing::info!(
+                "serving http://{0}/metrics, http://{0}/healthz and http://{0}/readyz",
+                server.addr
+            );
+            Some(server)
         }
-        return Ok(());
+        None => None,
+    };
+    let display = Display::start(
+        metrics.clone(),
+        options.progress,
+        options.progress_interval,
+        options.log_format,
+    );
+    if options.snapshot_only {
+        let mut reports = Vec::new();
+        let mut failed = None;
+        for ((_, p), m) in plans.iter().zip(&metrics) {
+            match runtime::run_snapshot_with(p, m.clone()).await {
+                Ok(r) => reports.push((p, r)),
+                Err(e) => {
+                    failed = Some(CliError::Runtime(format!("pipeline {}: {e}", p.name)));
+                    break;
+                }
+            }
+        }
+        // The display's last lines first, then the summaries.
+        display.finish().await;
+        for (p, report) in &reports {
+            log_snapshot_report(p, report);
+        }
+        return failed.map_or(Ok(()), Err);
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!("cdcql: stopping (draining, flushing, acknowledging)...");
+        tracing::info!("stopping (draining, flushing, acknowledging)...");
         let _ = stop_tx.send(true);
     });
-    let runs = plans.iter().map(|(file, p)| {
+    let runs = plans.iter().zip(&metrics).map(|((file, p), m)| {
         let stop = stop_rx.clone();
         let replan = replanner(file.clone(), p.name.clone());
         async move {
-            eprintln!(
-                "pipeline {}: starting (slot {}, publication {})",
-                p.name, p.replication.slot, p.replication.publication
+            tracing::info!(
+                pipeline = %p.name,
+                "starting (slot {}, publication {})",
+                p.replication.slot,
+                p.replication.publication
             );
             let ctx = runtime::RunContext {
                 replan: Some(replan),
-                metrics: None,
+                metrics: Some(m.clone()),
             };
             let r = runtime::run(p, stop, ctx).await;
+            if let Err(e) = &r {
+                // Said at once: the other pipelines keep running until stopped.
+                tracing::error!(pipeline = %p.name, "failed: {e}");
+            }
             (p, r)
         }
     });
+    let results = futures::future::join_all(runs).await;
+    display.finish().await;
     let mut failed = Vec::new();
-    for (p, r) in futures::future::join_all(runs).await {
+    for (p, r) in results {
         match r {
             Ok(report) => {
                 for t in &report.tables {
-                    eprintln!(
-                        "pipeline {}: {} → {}: {} messages",
-                        p.name, t.table, t.topic, t.messages
+                    tracing::info!(
+                        pipeline = %p.name,
+                        "{} → {}: {} messages",
+                        t.table,
+                        t.topic,
+                        t.messages
                     );
                 }
-                eprintln!(
-                    "pipeline {}: stopped cleanly: {} snapshot rows, {} transactions, {} messages \
+                tracing::info!(
+                    pipeline = %p.name,
+                    "stopped cleanly: {} snapshot rows, {} transactions, {} messages \
                      acknowledged by Kafka, source position {} acknowledged",
-                    p.name,
                     report.snapshot_rows,
                     report.transactions,
                     report.delivered,
@@ -96,27 +156,27 @@ pub async fn run(
     }
 }
 
-async fn snapshot_only_run(p: &PipelinePlan) -> Result<(), CliError> {
-    let report = runtime::run_snapshot(p)
-        .await
-        .map_err(|e| CliError::Runtime(format!("pipeline {}: {e}", p.name)))?;
+fn log_snapshot_report(p: &PipelinePlan, report: &runtime::SnapshotReport) {
     let rows: u64 = report.tables.iter().map(|t| t.rows_read).sum();
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     for t in &report.tables {
-        eprintln!(
-            "pipeline {}: {} → {}: {} rows read, {} messages",
-            p.name, t.table, t.topic, t.rows_read, t.messages
+        tracing::info!(
+            pipeline = %p.name,
+            "{} → {}: {} rows read, {} messages",
+            t.table,
+            t.topic,
+            t.rows_read,
+            t.messages
         );
     }
-    eprintln!(
-        "pipeline {}: snapshot done: {} messages acknowledged ({:.1} MB) in {:.2} s, {:.0} rows/s",
-        p.name,
+    tracing::info!(
+        pipeline = %p.name,
+        "snapshot done: {} messages acknowledged ({:.1} MB) in {:.2} s, {:.0} rows/s",
         report.delivered,
         report.bytes as f64 / 1e6,
         secs,
         rows as f64 / secs
     );
-    Ok(())
 }
 
 /// Plans the pipeline again from its file and the current catalog (after a schema change).

@@ -5,9 +5,12 @@
 mod apply;
 mod explain;
 pub mod preview;
+pub mod progress;
+pub mod serve;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -15,6 +18,7 @@ use crate::catalog::Catalog;
 use crate::parse::{self, SourceFile};
 use crate::plan::{self, redact_url, PipelinePlan};
 use crate::source::postgres::{self, SourceError};
+pub use progress::{LogFormat, ProgressMode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +27,11 @@ use crate::source::postgres::{self, SourceError};
     about = "Move PostgreSQL data into Kafka, written as SQL"
 )]
 pub struct Cli {
+    /// How log lines look on stderr. Which lines appear is set by the CDCQL_LOG environment
+    /// variable (e.g. `info`, `cdcql=debug`; default: `warn,cdcql=info` for apply, `warn`
+    /// otherwise).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -41,6 +50,15 @@ pub enum Command {
         /// Run only this pipeline.
         #[arg(long)]
         pipeline: Option<String>,
+        /// Serve Prometheus metrics on http://HOST:PORT/metrics, with /healthz and /readyz.
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_addr: Option<String>,
+        /// Progress display: auto is bars on a terminal and log lines elsewhere.
+        #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+        progress: ProgressMode,
+        /// Seconds between progress log lines (when not drawing bars); 0 turns them off.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        progress_interval: u64,
     },
     /// Parse, resolve and plan; report problems. Creates nothing.
     Validate {
@@ -142,7 +160,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             files,
             snapshot_only,
             pipeline,
-        } => apply::run(&files, snapshot_only, pipeline.as_deref()).await,
+            metrics_addr,
+            progress,
+            progress_interval,
+        } => {
+            let options = apply::ApplyOptions {
+                snapshot_only,
+                pipeline,
+                metrics_addr,
+                progress,
+                progress_interval: Duration::from_secs(progress_interval),
+                log_format: cli.log_format,
+            };
+            apply::run(&files, &options).await
+        }
         Command::Status { file } => apply::status(&file).await,
         Command::Drop { file, pipeline } => apply::drop_pipeline(&file, &pipeline).await,
         Command::Validate { files } => {
@@ -222,4 +253,5 @@ impl From<SourceError> for CliError {
     }
 }
 
+pub use apply::format_lsn;
 pub use explain::explain;

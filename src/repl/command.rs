@@ -62,7 +62,8 @@ Commands:
   DESCRIBE table_or_pipeline;       columns of a table, or what a pipeline writes
   EXPLAIN pipeline;                 query plan, topics, keys and schemas
   PREVIEW pipeline [LIMIT n];       the messages for the first n rows (default 5); sends nothing
-  APPLY pipeline SNAPSHOT ONLY;     snapshot the tables into Kafka (Ctrl-C stops it)
+  APPLY pipeline;                   snapshot, then stream changes into Kafka until Ctrl-C
+  APPLY pipeline SNAPSHOT ONLY;     only snapshot the tables into Kafka (Ctrl-C stops it)
   STATUS;                           what ran in this session
   DROP PIPELINE name;  DROP CONNECTION name;   forget a definition (nothing is deleted)
   \\help  \\q                         this help; quit (also Ctrl-D)

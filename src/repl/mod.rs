@@ -4,7 +4,8 @@
 //! statement goes to [`session::Session`], which uses the same parser and planner as files.
 //!
 //! Ctrl-C while a command runs stops that command (its future is dropped) and returns to the
-//! prompt; at the prompt it clears the line. Ctrl-D or `\q` ends the session.
+//! prompt, except a streaming `APPLY`, which Ctrl-C asks to stop so that it drains and
+//! acknowledges first; at the prompt Ctrl-C clears the line. Ctrl-D or `\q` ends the session.
 
 mod command;
 mod complete;
@@ -114,9 +115,20 @@ pub async fn run(files: &[PathBuf]) -> Result<(), CliError> {
             if command == Command::Quit {
                 break 'session;
             }
-            let reply = tokio::select! {
-                r = session.run(&file, &command) => Some(r),
-                _ = tokio::signal::ctrl_c() => None,
+            let stops_itself = matches!(
+                command,
+                Command::Apply {
+                    snapshot_only: false,
+                    ..
+                }
+            );
+            let reply = if stops_itself {
+                Some(session.run(&file, &command).await)
+            } else {
+                tokio::select! {
+                    r = session.run(&file, &command) => Some(r),
+                    _ = tokio::signal::ctrl_c() => None,
+                }
             };
             match reply {
                 Some(Ok(out)) => print!("{out}"),

@@ -9,13 +9,19 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::catalog::Catalog;
 use crate::cli::preview::{self, text_table, PreviewOptions};
+use crate::cli::progress::{self, Display, LogFormat, ProgressMode};
 use crate::parse::{self, ConnectionKind, OptionValue, SourceFile, Span, Statement};
 use crate::plan::{self, redact_url, Envelope, PipelinePlan};
 use crate::report::{render, SourceDiagnostic};
-use crate::runtime;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::{self, Replanner, RunContext};
 use crate::source::postgres;
 
 use super::command::{closest, Command, Name, HELP};
@@ -469,18 +475,19 @@ impl Session {
 
     async fn apply(&mut self, file: &SourceFile, name: &Name, snapshot_only: bool) -> Reply {
         let plan = self.pipeline(file, name)?.clone();
-        if !snapshot_only {
-            return Err(format!(
-                "streaming changes is not available from the REPL yet: \
-                 `APPLY {} SNAPSHOT ONLY;` runs the snapshot\n",
-                plan.name
-            ));
-        }
         let mut out = String::new();
         for w in &plan.warnings {
             let _ = writeln!(out, "warning: {w}");
         }
-        match runtime::run_snapshot(&plan).await {
+        if !snapshot_only {
+            return self.apply_streaming(plan, out).await;
+        }
+        let metrics = Arc::new(Metrics::new(&plan));
+        // Dropped with this future when Ctrl-C stops the snapshot, which clears the bars.
+        let display = progress_display(&metrics);
+        let result = runtime::run_snapshot_with(&plan, metrics).await;
+        display.finish().await;
+        match result {
             Ok(report) => {
                 let rows: u64 = report.tables.iter().map(|t| t.rows_read).sum();
                 let secs = report.elapsed.as_secs_f64().max(1e-9);
@@ -508,6 +515,88 @@ impl Session {
                 Err(format!("{out}APPLY {}: {e}\n", plan.name))
             }
         }
+    }
+
+    /// Snapshot (unless done before), then stream until Ctrl-C. Ctrl-C does not cancel the
+    /// run: it asks it to stop, and the run drains, flushes and acknowledges what is in Kafka
+    /// before the prompt comes back, exactly like `cdcql apply` on SIGINT.
+    async fn apply_streaming(&mut self, plan: PipelinePlan, mut out: String) -> Reply {
+        progress::write_stderr(
+            format!(
+                "{out}APPLY {}: running (slot {}); Ctrl-C stops it\n",
+                plan.name, plan.replication.slot
+            )
+            .as_bytes(),
+        );
+        out.clear();
+        let metrics = Arc::new(Metrics::new(&plan));
+        let display = progress_display(&metrics);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let ctx = RunContext {
+            replan: Some(self.replanner(&plan.name)),
+            metrics: Some(metrics),
+        };
+        let run = runtime::run(&plan, stop_rx, ctx);
+        tokio::pin!(run);
+        let mut stopping = false;
+        let result = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = tokio::signal::ctrl_c() => {
+                    if !stopping {
+                        stopping = true;
+                        let _ = stop_tx.send(true);
+                    }
+                    progress::write_stderr(
+                        format!("APPLY {}: stopping (draining, flushing, acknowledging)...\n", plan.name)
+                            .as_bytes(),
+                    );
+                }
+            }
+        };
+        display.finish().await;
+        match result {
+            Ok(report) => {
+                for t in &report.tables {
+                    let _ = writeln!(out, "{} → {}: {} messages", t.table, t.topic, t.messages);
+                }
+                let summary = format!(
+                    "stopped cleanly: {} snapshot rows, {} transactions, {} messages acknowledged \
+                     by Kafka, source position {} acknowledged",
+                    report.snapshot_rows,
+                    report.transactions,
+                    report.delivered,
+                    report
+                        .acked_lsn
+                        .map(crate::cli::format_lsn)
+                        .unwrap_or_else(|| "-".into())
+                );
+                let _ = writeln!(out, "APPLY {}: {summary}", plan.name);
+                self.runs.insert(plan.name.clone(), summary);
+                Ok(out)
+            }
+            Err(e) => {
+                self.runs.insert(plan.name.clone(), format!("failed: {e}"));
+                Err(format!("APPLY {}: {e}\n", plan.name))
+            }
+        }
+    }
+
+    /// Plans the pipeline again from this session's statements and the current catalog,
+    /// when a table changes while it streams.
+    fn replanner(&self, name: &str) -> Replanner {
+        let entries = self.entries.clone();
+        let name = name.to_string();
+        Box::new(move || {
+            let (entries, name) = (entries.clone(), name.clone());
+            Box::pin(async move {
+                let (plans, _) = plan_entries(&entries).await?;
+                plans
+                    .into_iter()
+                    .find(|p| p.name == name)
+                    .ok_or_else(|| format!("pipeline `{name}` is no longer defined"))
+            })
+        })
     }
 
     fn status(&self) -> String {
@@ -586,6 +675,15 @@ impl Session {
         self.catalogs.remove(&name.name);
         Ok(format!("connection {} forgotten\n", name.name))
     }
+}
+
+fn progress_display(metrics: &Arc<Metrics>) -> Display {
+    Display::start(
+        vec![metrics.clone()],
+        ProgressMode::Auto,
+        Duration::from_secs(10),
+        LogFormat::Text,
+    )
 }
 
 fn format_name(p: &PipelinePlan) -> String {
