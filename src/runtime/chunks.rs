@@ -11,6 +11,7 @@ use datafusion::arrow::array::RecordBatch;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
+use super::metrics::Metrics;
 use super::offsets::TableChunks;
 use super::produce::Work;
 use super::{RuntimeError, BATCH_ROWS};
@@ -230,6 +231,7 @@ pub(crate) async fn read_chunks(
     snapshot_name: &str,
     chunks: Vec<ChunkSpec>,
     tx: &mpsc::Sender<Work>,
+    metrics: &Metrics,
 ) -> Result<Vec<u64>, RuntimeError> {
     let parallelism = plan.delivery.parallelism.clamp(1, chunks.len().max(1));
     let queue = Arc::new(Mutex::new(VecDeque::from(chunks)));
@@ -279,6 +281,12 @@ pub(crate) async fn read_chunks(
             match piece {
                 Piece::Batch(batch) => {
                     rows[spec.table] += batch.num_rows() as u64;
+                    if let Some(m) = metrics.tables.get(spec.table) {
+                        m.rows_read.fetch_add(
+                            batch.num_rows() as u64,
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                    }
                     let work = Work::Snapshot {
                         table: spec.table,
                         chunk: spec.chunk,

@@ -21,6 +21,9 @@ pub struct TableMetrics {
     pub topic: String,
     /// `pg_class.reltuples` when the snapshot started (an estimate; -1 when unknown).
     pub estimated_rows: AtomicI64,
+    /// Rows read by the snapshot, before the pipeline's WHERE.
+    pub rows_read: AtomicU64,
+    /// Snapshot rows produced (after the WHERE).
     pub snapshot_rows: AtomicU64,
     pub snapshot_done: AtomicBool,
     pub changes: AtomicU64,
@@ -33,7 +36,7 @@ pub struct Metrics {
     pub pipeline: String,
     pub tables: Vec<TableMetrics>,
     phase: AtomicU64,
-    /// Messages handed to Kafka and acknowledged, all topics (incl. progress records).
+    /// Messages handed to the Kafka producer (data only; delivery is what `acked_lsn` tracks).
     pub messages: AtomicU64,
     pub bytes: AtomicU64,
     /// Source transactions seen in the stream.
@@ -63,6 +66,7 @@ impl Metrics {
                     table: t.table.to_string(),
                     topic: t.topic.clone(),
                     estimated_rows: AtomicI64::new(-1),
+                    rows_read: AtomicU64::new(0),
                     snapshot_rows: AtomicU64::new(0),
                     snapshot_done: AtomicBool::new(false),
                     changes: AtomicU64::new(0),

@@ -146,7 +146,7 @@ async fn snapshot_only(
             worker_shared,
         )
     });
-    let read = chunks::read_chunks(plan, &name, chunks, &tx).await;
+    let read = chunks::read_chunks(plan, &name, chunks, &tx, shared).await;
     drop(tx);
     let result = worker
         .await

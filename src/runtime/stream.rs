@@ -248,7 +248,7 @@ async fn run_inner(
         if let Err(e) = checkpoint(&tx, started).await {
             return Err(worker_error(worker.take(), e).await);
         }
-        let rows = match chunks::read_chunks(plan, &name, todo, &tx).await {
+        let rows = match chunks::read_chunks(plan, &name, todo, &tx, &shared).await {
             Ok(r) => r,
             Err(e) => return Err(worker_error(worker.take(), e).await),
         };
