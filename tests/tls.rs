@@ -314,7 +314,7 @@ fn expect_err(what: &str, r: (Result<()>, Result<()>), needles: &[&str]) -> Resu
         match result {
             Ok(()) => bail!("{what}: the {side} connection succeeded, it must fail"),
             Err(e) => {
-                let text = format!("{e:#}");
+                let text = format!("{e}");
                 eprintln!("{what} ({side}): {text}");
                 if !needles.iter().any(|n| text.contains(n)) {
                     bail!("{what}: the {side} connection's error does not say {needles:?}: {text}");

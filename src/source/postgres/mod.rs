@@ -14,13 +14,13 @@ use tls::TlsSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("cannot connect to Postgres at {url}: {source}")]
+    #[error("cannot connect to Postgres at {url}: {}", describe(source))]
     Connect {
         url: String,
         #[source]
         source: tokio_postgres::Error,
     },
-    #[error("Postgres: {0}")]
+    #[error("Postgres: {}", describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("table {table}, column `{column}`: {message}")]
     Decode {
@@ -40,6 +40,28 @@ pub enum SourceError {
     Replication(String),
     #[error(transparent)]
     Pgoutput(#[from] pgoutput::DecodeError),
+}
+
+/// A tokio-postgres error with what it wraps: its own `Display` is only the kind ("db error",
+/// "error performing TLS handshake"), which tells the user nothing.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut out = format!("{}: {}", db.severity(), db.message());
+        if let Some(detail) = db.detail() {
+            out.push_str(&format!(" ({detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            out.push_str(&format!("; hint: {hint}"));
+        }
+        return out;
+    }
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    out
 }
 
 /// Reads a connection string the way libpq users write it: tokio-postgres's configuration

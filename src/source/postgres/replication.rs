@@ -12,7 +12,7 @@ use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig};
 use tokio_postgres::Client;
 
 use super::snapshot::parse_lsn;
-use super::tls::TlsSettings;
+use super::tls::{SslMode, TlsSettings};
 use super::SourceError;
 use crate::catalog::{quote_ident, TableName};
 use crate::plan::{redact_url, Secret};
@@ -415,15 +415,24 @@ pub struct SessionRequest<'a> {
 
 /// Open the replication connection (not streaming yet: call [`ReplicationSession::start`]).
 pub async fn open(req: SessionRequest<'_>) -> Result<ReplicationSession, SourceError> {
-    let (cfg, tls) = replication_config(req.url, req.slot, req.publication)?;
+    let (mut cfg, tls) = replication_config(req.url, req.slot, req.publication)?;
     let redacted = redact_url(req.url.expose());
     let host = cfg.host.clone();
-    let mut client = ReplicationClient::connect_gated(cfg).await.map_err(|e| {
+    if tls.mode == SslMode::VerifyCa && !cfg.is_unix_socket() {
+        let name = tls
+            .certificate_name(&host, cfg.port)
+            .await
+            .map_err(|e| SourceError::Replication(format!("connecting to {redacted}: {e}")))?;
+        if let Some(name) = name {
+            cfg.tls = tls.replication_as(&name);
+        }
+    }
+    let connect_error = |e: pgwire_replication::PgWireError| {
         let text = match &e {
             pgwire_replication::PgWireError::Tls(t) => tls.explain_text(&host, t),
             other => {
                 let text = other.to_string();
-                if text.contains("pg_hba.conf") {
+                if text.contains("no pg_hba.conf entry for replication") {
                     format!(
                         "{text} (a replication connection needs its own pg_hba.conf line: \
                          host replication <user> <address> scram-sha-256)"
@@ -434,7 +443,13 @@ pub async fn open(req: SessionRequest<'_>) -> Result<ReplicationSession, SourceE
             }
         };
         SourceError::Replication(format!("connecting to {redacted}: {text}"))
-    })?;
+    };
+    let mut client = ReplicationClient::connect_gated(cfg)
+        .await
+        .map_err(connect_error)?;
+    // The session connects in the background: a first command brings out a TLS, password or
+    // pg_hba.conf problem here, explained, rather than later as a failed slot command.
+    client.identify_system().await.map_err(connect_error)?;
     let mut created = None;
     if req.create {
         let sql = format!(

@@ -179,6 +179,75 @@ impl TlsSettings {
         cfg
     }
 
+    /// The replication connection's settings for `verify-ca`, given a name the certificate
+    /// lists (see [`Self::certificate_name`]): checked as `verify-full` against that name, which
+    /// checks the chain exactly as `verify-ca` does.
+    pub fn replication_as(&self, name: &str) -> pgwire_replication::TlsConfig {
+        let ca = match &self.roots {
+            Some(RootCerts::File(p)) => Some(p.clone()),
+            _ => None,
+        };
+        pgwire_replication::TlsConfig::verify_full(ca).with_sni_hostname(name)
+    }
+
+    /// A name the server's certificate lists, read in a handshake that checks the chain as
+    /// `verify-ca` does (and fails as it would). pgwire-replication's own `verify-ca` still
+    /// refuses a certificate that does not name the host: it knows only rustls's older error
+    /// for that, so the replication connection is checked against this name instead.
+    pub async fn certificate_name(&self, host: &str, port: u16) -> Result<Option<String>, String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Some(roots) = &self.roots else {
+            return Ok(None);
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let store = Arc::new(load_roots(roots)?);
+        let inner = WebPkiServerVerifier::builder_with_provider(store, provider.clone())
+            .build()
+            .map_err(|e| format!("cannot use {roots}: {e}"))?;
+        let names = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let verifier = Arc::new(NamesOf {
+            inner,
+            names: names.clone(),
+        });
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        let io = |e: io::Error| format!("connecting to {host}:{port}: {e}");
+        let mut tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(io)?;
+        // SSLRequest: length 8, code 80877103.
+        tcp.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+            .await
+            .map_err(io)?;
+        let mut answer = [0u8; 1];
+        tcp.read_exact(&mut answer).await.map_err(io)?;
+        if answer[0] != b'S' {
+            return Err(format!(
+                "the server at {host}:{port} does not offer TLS, which sslmode={} requires",
+                self.requested.name()
+            ));
+        }
+        // A name no certificate lists, so that the verifier learns the names it does list.
+        let probe = ServerName::try_from("cdcql-name-probe.invalid")
+            .map_err(|e| format!("TLS setup: {e}"))?;
+        let mut stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(probe, tcp)
+            .await
+            .map_err(|e| {
+                e.get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .map_or_else(
+                        || format!("TLS handshake with {host} failed: {e}"),
+                        |r| self.explain(host, r),
+                    )
+            })?;
+        let _ = stream.shutdown().await;
+        let names = names.lock().map(|n| n.clone()).unwrap_or_default();
+        Ok(names.iter().find_map(|n| presented_name(n)))
+    }
+
     /// The rustls connector for tokio-postgres.
     pub fn connector(&self) -> Result<MakeRustls, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -384,6 +453,84 @@ impl ServerCertVerifier for IgnoreName {
     }
 }
 
+/// A name from rustls's list of the names a certificate presents (`DnsName("db.example")`,
+/// `IpAddress(10.0.0.5)`), usable as a server name; a wildcard gets a label filled in.
+fn presented_name(presented: &str) -> Option<String> {
+    if let Some(dns) = presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|s| s.strip_suffix("\")"))
+    {
+        return Some(match dns.strip_prefix("*.") {
+            Some(rest) => format!("cdcql.{rest}"),
+            None => dns.to_string(),
+        });
+    }
+    presented
+        .strip_prefix("IpAddress(")
+        .and_then(|s| s.strip_suffix(')'))
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_string)
+}
+
+/// Checks the chain like `verify-ca` and records the names the certificate lists.
+#[derive(Debug)]
+struct NamesOf {
+    inner: Arc<WebPkiServerVerifier>,
+    names: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ServerCertVerifier for NamesOf {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+                presented,
+                ..
+            })) => {
+                if let Ok(mut names) = self.names.lock() {
+                    *names = presented;
+                }
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName)) => {
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 /// tokio-postgres's TLS hook, backed by rustls.
 #[derive(Clone)]
 pub struct MakeRustls {
@@ -533,6 +680,23 @@ mod tests {
         let e =
             TlsSettings::with_home("postgres://db/x?sslmode=verify-full", Some(home)).unwrap_err();
         assert!(e.contains("sslrootcert=/path/to/ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn names_from_rustls_lists() {
+        assert_eq!(
+            presented_name("DnsName(\"db.example\")").as_deref(),
+            Some("db.example")
+        );
+        assert_eq!(
+            presented_name("DnsName(\"*.example\")").as_deref(),
+            Some("cdcql.example")
+        );
+        assert_eq!(
+            presented_name("IpAddress(10.0.0.5)").as_deref(),
+            Some("10.0.0.5")
+        );
+        assert_eq!(presented_name("DirectoryName"), None);
     }
 
     #[test]
