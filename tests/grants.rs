@@ -199,15 +199,21 @@ fn minimal_grants_and_clear_errors() -> Result<()> {
             running.log_tail()
         );
     }
-    let r = cdcql(&file, &["drop"], &env).context("cdcql drop")?;
-    let r = Run {
-        text: r.text,
-        code: r.code,
-    };
-    if r.code != Some(0) {
-        bail!("cdcql drop as the minimal role failed:\n{}", r.text);
-    }
-    eprintln!("grants: cdcql drop:\n{}", r.text.trim());
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_cdcql"))
+            .arg("drop")
+            .arg(&file)
+            .arg("items")
+            .envs(env.iter().copied()),
+        Duration::from_secs(90),
+    )
+    .context("cdcql drop")?;
+    expect_success("cdcql drop as the minimal role", &out)?;
+    eprintln!(
+        "grants: cdcql drop:\n{}{}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     if replication_slots(&pg_url)?.contains(&slot) {
         bail!("cdcql drop left the slot {slot}");
     }

@@ -68,7 +68,9 @@ fn cdcql(what: &str, args: &[&str], env: &[(&str, String)], limit: Duration) -> 
         std::thread::sleep(Duration::from_millis(50));
     };
     let text = String::from_utf8_lossy(&std::fs::read(&out_path)?).into_owned();
-    let _ = std::fs::remove_file(&out_path);
+    if std::env::var_os("SECRETS_KEEP_OUTPUT").is_none() {
+        let _ = std::fs::remove_file(&out_path);
+    }
     Ok(Outcome {
         what: what.to_string(),
         code,
