@@ -216,7 +216,9 @@ impl TlsSettings {
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         let io = |e: io::Error| format!("connecting to {host}:{port}: {e}");
-        let mut tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(io)?;
+        let mut tcp = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(io)?;
         // SSLRequest: length 8, code 80877103.
         tcp.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
             .await
