@@ -8,6 +8,7 @@
 //! - `verify-full` with the CA connects to `localhost`; at `127.0.0.1` it fails naming the host;
 //!   with another CA it fails saying the CA is not trusted; without `sslrootcert` it fails
 //!   saying what to add;
+//! - a wrong password fails (SCRAM over TLS) without showing the password;
 //!
 //! and `cdcql apply` with `verify-full` snapshots a table and streams a change into Kafka.
 //! The instance is stopped and its directory removed at the end, also when the test fails.
@@ -26,6 +27,7 @@ use support::*;
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 const PASSWORD: &str = "tls-test-pw";
+const WRONG_PASSWORD: &str = "not-the-tls-pw";
 
 fn is_root() -> bool {
     // SAFETY-free way: `id -u` prints 0 for root.
@@ -456,6 +458,22 @@ fn postgres_over_tls() -> Result<()> {
         ),
         &["not signed by a CA in sslrootcert="],
     )?;
+    // A wrong password fails on both connections, and neither message shows it.
+    let wrong = pg
+        .url(
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        )
+        .replace(PASSWORD, WRONG_PASSWORD);
+    let r = try_connect(&rt, &wrong);
+    for (side, result) in [("query", &r.0), ("replication", &r.1)] {
+        if let Err(e) = result {
+            if e.to_string().contains(WRONG_PASSWORD) {
+                bail!("the {side} connection's error shows the wrong password: {e}");
+            }
+        }
+    }
+    expect_err("a wrong password", r, &["password authentication failed"])?;
     let default_root = std::env::var_os("HOME")
         .map(|h| PathBuf::from(h).join(".postgresql/root.crt"))
         .is_some_and(|p| p.exists());
