@@ -31,7 +31,7 @@ REGISTRY_DIR=$STATE/registry
 
 # Debian packages: the services, the clients the tests use, and what `cargo build` needs
 # (librdkafka is built from source by rdkafka-sys; libpq-dev for libpq-based crates).
-APT_PACKAGES=(postgresql-15 postgresql-contrib kcat build-essential cmake pkg-config libpq-dev libssl-dev zlib1g-dev)
+APT_PACKAGES=(postgresql-15 postgresql-contrib kcat openssl build-essential cmake pkg-config libpq-dev libssl-dev zlib1g-dev)
 PIP_PACKAGES=("confluent-kafka[avro,schemaregistry]" "psycopg[binary]" avro)
 PY_IMPORTS="import confluent_kafka.schema_registry.avro, fastavro, psycopg, avro"
 

@@ -2,6 +2,9 @@
 //! dialect) parses it here. sqlparser reports "at Line: X, Column: Y" relative to the query
 //! text; we turn that into a byte offset of the file so the error is ours, with a caret.
 
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{Expr, Query, Visit, Visitor};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token};
@@ -42,6 +45,15 @@ pub fn parse_select(
     };
     let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(error)?;
     let query = parser.parse_query().map_err(error)?;
+    if too_deep(&query) {
+        return Err(ParseError::new(
+            file,
+            Span::new(start, end),
+            format!("an expression in pipeline `{pipeline}` is nested more than {MAX_DEPTH} levels deep"),
+            "nested too deeply",
+            Some("split it, or use IN (...) or CASE instead of long chains of AND, OR or +".into()),
+        ));
+    }
     let next = parser.peek_token();
     if next.token != Token::EOF {
         if let Some((at, what)) = scan::first_runaway(text, start, end) {
@@ -66,6 +78,32 @@ pub fn parse_select(
         span: Span::new(start, end),
         query,
     })
+}
+
+/// Deeper expressions are refused: planning them recurses once per level, and a long chain
+/// such as `a + a + ... + a` would otherwise exhaust the stack.
+pub const MAX_DEPTH: usize = 128;
+
+/// True if some expression of `query` nests deeper than [`MAX_DEPTH`]. The walk stops there,
+/// so it never goes deeper itself.
+fn too_deep(query: &Query) -> bool {
+    struct Depth(usize);
+    impl Visitor for Depth {
+        type Break = ();
+        fn pre_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+            self.0 += 1;
+            if self.0 > MAX_DEPTH {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+            self.0 -= 1;
+            ControlFlow::Continue(())
+        }
+    }
+    query.visit(&mut Depth(0)).is_break()
 }
 
 /// Where a sqlparser error is in the file and what it says, in our words.

@@ -9,6 +9,7 @@
 // so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod conninfo;
 mod options;
 mod query;
 mod topic;
@@ -97,34 +98,10 @@ impl Secret {
     }
 }
 
-/// A URL with any password replaced by `****`, safe for logs and `explain`.
+/// A URL or connection string with every password replaced by `****`, safe for logs and
+/// `explain`.
 pub fn redact_url(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &authority[..at];
-            if let Some(colon) = userinfo.find(':') {
-                return format!(
-                    "{}{}:****{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &rest[at..]
-                );
-            }
-        }
-    }
-    // key=value connection strings
-    let mut out = Vec::new();
-    for part in url.split_whitespace() {
-        if part.to_ascii_lowercase().starts_with("password=") {
-            out.push("password=****".to_string());
-        } else {
-            out.push(part.to_string());
-        }
-    }
-    out.join(" ")
+    conninfo::redact(url)
 }
 
 #[derive(Debug, Clone)]

@@ -8,10 +8,11 @@
 
 use std::time::Duration;
 
-use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, TlsConfig};
+use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig};
 use tokio_postgres::Client;
 
 use super::snapshot::parse_lsn;
+use super::tls::{SslMode, TlsSettings};
 use super::SourceError;
 use crate::catalog::{quote_ident, TableName};
 use crate::plan::{redact_url, Secret};
@@ -46,7 +47,8 @@ pub async fn preflight(client: &Client) -> Result<(), SourceError> {
             "SELECT current_setting('wal_level'), \
                     (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user), \
                     current_setting('max_replication_slots')::int, \
-                    (SELECT count(*)::int FROM pg_replication_slots)",
+                    (SELECT count(*)::int FROM pg_replication_slots), \
+                    current_user::text",
             &[],
         )
         .await?;
@@ -58,12 +60,13 @@ pub async fn preflight(client: &Client) -> Result<(), SourceError> {
         )));
     }
     let can_replicate: Option<bool> = row.get(1);
+    let user: String = row.get(4);
     if can_replicate != Some(true) {
-        return Err(SourceError::Setup(
-            "the connection's user lacks the REPLICATION attribute. \
-             Run ALTER ROLE <user> WITH REPLICATION; (as a superuser)"
-                .into(),
-        ));
+        return Err(SourceError::Setup(format!(
+            "user `{user}` lacks the REPLICATION attribute, which logical replication needs. \
+             Run (as a superuser): ALTER ROLE {} WITH REPLICATION;",
+            quote_ident(&user)
+        )));
     }
     Ok(())
 }
@@ -91,7 +94,13 @@ pub async fn slot_info(client: &Client, slot: &str) -> Result<Option<SlotInfo>, 
     }))
 }
 
-/// Create the publication for `tables`, or make an existing one publish exactly them.
+/// Check that the connection's user can read `tables`, then create the publication for them,
+/// or check that an existing one publishes them. Each missing privilege is an error that
+/// names the user, the table and the statement that grants it.
+///
+/// An existing publication that the user owns is made to publish exactly `tables`. One that
+/// the user does not own (created by an administrator, see README "Required grants") is used
+/// as it is when it publishes at least `tables`.
 pub async fn ensure_publication(
     client: &Client,
     name: &str,
@@ -102,41 +111,196 @@ pub async fn ensure_publication(
         .map(|t| t.quoted())
         .collect::<Vec<_>>()
         .join(", ");
-    let exists = client
-        .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&name])
-        .await?
-        .is_some();
-    let sql = if !exists {
-        format!("CREATE PUBLICATION {} FOR TABLE {list}", quote_ident(name))
-    } else {
-        let rows = client
-            .query(
-                "SELECT schemaname::text, tablename::text FROM pg_publication_tables \
-                 WHERE pubname = $1",
-                &[&name],
-            )
-            .await?;
-        let mut have: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        let mut want: Vec<(String, String)> = tables
-            .iter()
-            .map(|t| (t.schema.clone(), t.name.clone()))
-            .collect();
-        have.sort();
-        want.sort();
-        if have == want {
+    let access = table_access(client, tables).await?;
+    let user = access.user.as_str();
+    let no_usage: Vec<&str> = access
+        .tables
+        .iter()
+        .filter(|t| !t.schema_usage)
+        .map(|t| t.table.schema.as_str())
+        .fold(Vec::new(), |mut v, s| {
+            if !v.contains(&s) {
+                v.push(s);
+            }
+            v
+        });
+    if !no_usage.is_empty() {
+        return Err(SourceError::Setup(format!(
+            "user `{user}` cannot use schema {}: run (as its owner or a superuser) {}",
+            no_usage.join(", "),
+            no_usage
+                .iter()
+                .map(|s| format!(
+                    "GRANT USAGE ON SCHEMA {} TO {};",
+                    quote_ident(s),
+                    quote_ident(user)
+                ))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )));
+    }
+    let unreadable: Vec<String> = access
+        .tables
+        .iter()
+        .filter(|t| !t.select)
+        .map(|t| t.table.quoted())
+        .collect();
+    if !unreadable.is_empty() {
+        return Err(SourceError::Setup(format!(
+            "user `{user}` may not SELECT from {}: the snapshot reads the tables. Run (as the \
+             tables' owner or a superuser): GRANT SELECT ON {} TO {};",
+            unreadable.join(", "),
+            unreadable.join(", "),
+            quote_ident(user)
+        )));
+    }
+    let not_owned: Vec<&TableAccess> = access.tables.iter().filter(|t| !t.owner).collect();
+    let create = format!("CREATE PUBLICATION {} FOR TABLE {list};", quote_ident(name));
+    let publication = client
+        .query_opt(
+            "SELECT puballtables, pg_has_role(pubowner, 'USAGE'), pg_get_userbyid(pubowner)::text \
+             FROM pg_publication WHERE pubname = $1",
+            &[&name],
+        )
+        .await?;
+    let Some(publication) = publication else {
+        if !not_owned.is_empty() {
+            return Err(SourceError::Setup(format!(
+                "publication `{name}` does not exist, and user `{user}` cannot create it: \
+                 creating a publication for a table needs ownership of the table, and {} \
+                 Either have an administrator create it once: {create} (cdcql then uses it as \
+                 it is; WITH (publication_name = '...') picks another name), or make `{user}` \
+                 the tables' owner",
+                not_owned
+                    .iter()
+                    .map(|t| format!("{} is owned by `{}`", t.table.quoted(), t.owner_name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + "."
+            )));
+        }
+        return client.batch_execute(&create).await.map_err(|e| {
+            SourceError::Setup(format!(
+                "cannot create publication `{name}` as user `{user}`: {}. {}",
+                db_message(&e),
+                if db_message(&e).contains("database") {
+                    format!(
+                        "Run (as a superuser): GRANT CREATE ON DATABASE {} TO {};",
+                        quote_ident(&access.database),
+                        quote_ident(user)
+                    )
+                } else {
+                    format!("Alternatively, have an administrator run: {create}")
+                }
+            ))
+        });
+    };
+    let all_tables: bool = publication.get(0);
+    let owns_publication: bool = publication.get(1);
+    let publication_owner: String = publication.get(2);
+    if all_tables {
+        return Ok(());
+    }
+    let rows = client
+        .query(
+            "SELECT schemaname::text, tablename::text FROM pg_publication_tables \
+             WHERE pubname = $1",
+            &[&name],
+        )
+        .await?;
+    let mut have: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut want: Vec<(String, String)> = tables
+        .iter()
+        .map(|t| (t.schema.clone(), t.name.clone()))
+        .collect();
+    have.sort();
+    want.sort();
+    if have == want {
+        return Ok(());
+    }
+    let missing: Vec<String> = tables
+        .iter()
+        .filter(|t| !have.contains(&(t.schema.clone(), t.name.clone())))
+        .map(|t| t.quoted())
+        .collect();
+    if !owns_publication || !not_owned.is_empty() {
+        if missing.is_empty() {
+            // It publishes more than the pipeline reads; the stream skips the others.
             return Ok(());
         }
-        format!("ALTER PUBLICATION {} SET TABLE {list}", quote_ident(name))
-    };
+        let add = format!(
+            "ALTER PUBLICATION {} ADD TABLE {};",
+            quote_ident(name),
+            missing.join(", ")
+        );
+        return Err(SourceError::Setup(format!(
+            "publication `{name}` (owned by `{publication_owner}`) does not publish {}, and user \
+             `{user}` cannot add {}: have an administrator run: {add}",
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" }
+        )));
+    }
+    let sql = format!("ALTER PUBLICATION {} SET TABLE {list}", quote_ident(name));
     client.batch_execute(&sql).await.map_err(|e| {
         SourceError::Setup(format!(
-            "cannot {} publication `{name}`: {}. The user needs to own the tables (or the \
-             publication); alternatively, have an administrator run: {sql}",
-            if exists { "update" } else { "create" },
+            "cannot update publication `{name}` as user `{user}`: {}. Have an administrator \
+             run: {sql};",
             db_message(&e)
         ))
     })?;
     Ok(())
+}
+
+/// The user's rights on one table.
+struct TableAccess {
+    table: TableName,
+    schema_usage: bool,
+    /// SELECT on the table or on some of its columns (the snapshot checks the exact columns).
+    select: bool,
+    /// Owner, or member of the owning role: may add it to a publication.
+    owner: bool,
+    owner_name: String,
+}
+
+struct Access {
+    user: String,
+    database: String,
+    tables: Vec<TableAccess>,
+}
+
+async fn table_access(client: &Client, tables: &[TableName]) -> Result<Access, SourceError> {
+    let who = client
+        .query_one("SELECT current_user::text, current_database()::text", &[])
+        .await?;
+    let mut out = Access {
+        user: who.get(0),
+        database: who.get(1),
+        tables: Vec::with_capacity(tables.len()),
+    };
+    for t in tables {
+        let row = client
+            .query_opt(
+                "SELECT has_schema_privilege(n.oid, 'USAGE'), \
+                        has_table_privilege(c.oid, 'SELECT') \
+                          OR has_any_column_privilege(c.oid, 'SELECT'), \
+                        pg_has_role(c.relowner, 'USAGE'), pg_get_userbyid(c.relowner)::text \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relname = $2",
+                &[&t.schema, &t.name],
+            )
+            .await?;
+        // A table that vanished since planning fails later with its own message.
+        if let Some(row) = row {
+            out.tables.push(TableAccess {
+                table: t.clone(),
+                schema_usage: row.get(0),
+                select: row.get(1),
+                owner: row.get(2),
+                owner_name: row.get(3),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Per table: the replica identity (`d`, `n`, `f`, `i`) and the columns it sends as the old
@@ -200,13 +364,26 @@ pub async fn drop_slot_and_publication(
     publication: &str,
 ) -> Result<(bool, bool), SourceError> {
     let dropped_slot = drop_slot(client, slot).await?;
-    let dropped_pub = client
+    let owner = client
         .query_opt(
-            "SELECT 1 FROM pg_publication WHERE pubname = $1",
+            "SELECT pg_has_role(pubowner, 'USAGE'), pg_get_userbyid(pubowner)::text \
+             FROM pg_publication WHERE pubname = $1",
             &[&publication],
         )
-        .await?
-        .is_some();
+        .await?;
+    // A publication an administrator created for cdcql stays: its owner decides about it.
+    let dropped_pub = match owner {
+        Some(row) if !row.get::<_, bool>(0) => {
+            tracing::warn!(
+                publication,
+                owner = %row.get::<_, String>(1),
+                "publication kept: it belongs to another role"
+            );
+            false
+        }
+        Some(_) => true,
+        None => false,
+    };
     if dropped_pub {
         client
             .batch_execute(&format!("DROP PUBLICATION {}", quote_ident(publication)))
@@ -238,11 +415,41 @@ pub struct SessionRequest<'a> {
 
 /// Open the replication connection (not streaming yet: call [`ReplicationSession::start`]).
 pub async fn open(req: SessionRequest<'_>) -> Result<ReplicationSession, SourceError> {
-    let cfg = replication_config(req.url, req.slot, req.publication)?;
+    let (mut cfg, tls) = replication_config(req.url, req.slot, req.publication)?;
     let redacted = redact_url(req.url.expose());
+    let host = cfg.host.clone();
+    if tls.mode == SslMode::VerifyCa && !cfg.is_unix_socket() {
+        let name = tls
+            .certificate_name(&host, cfg.port)
+            .await
+            .map_err(|e| SourceError::Replication(format!("connecting to {redacted}: {e}")))?;
+        if let Some(name) = name {
+            cfg.tls = tls.replication_as(&name);
+        }
+    }
+    let connect_error = |e: pgwire_replication::PgWireError| {
+        let text = match &e {
+            pgwire_replication::PgWireError::Tls(t) => tls.explain_text(&host, t),
+            other => {
+                let text = other.to_string();
+                if text.contains("no pg_hba.conf entry for replication") {
+                    format!(
+                        "{text} (a replication connection needs its own pg_hba.conf line: \
+                         host replication <user> <address> scram-sha-256)"
+                    )
+                } else {
+                    text
+                }
+            }
+        };
+        SourceError::Replication(format!("connecting to {redacted}: {text}"))
+    };
     let mut client = ReplicationClient::connect_gated(cfg)
         .await
-        .map_err(|e| SourceError::Replication(format!("connecting to {redacted}: {e}")))?;
+        .map_err(connect_error)?;
+    // The session connects in the background: a first command brings out a TLS, password or
+    // pg_hba.conf problem here, explained, rather than later as a failed slot command.
+    client.identify_system().await.map_err(connect_error)?;
     let mut created = None;
     if req.create {
         let sql = format!(
@@ -296,17 +503,14 @@ impl ReplicationSession {
     }
 }
 
+/// The replication connection's settings from the pipeline's URL, with the same TLS
+/// settings as the query connection.
 fn replication_config(
     url: &Secret,
     slot: &str,
     publication: &str,
-) -> Result<ReplicationConfig, SourceError> {
-    let cfg: tokio_postgres::Config = url.expose().parse().map_err(|e| {
-        SourceError::Setup(format!(
-            "cannot read the Postgres URL {}: {e}",
-            redact_url(url.expose())
-        ))
-    })?;
+) -> Result<(ReplicationConfig, TlsSettings), SourceError> {
+    let (cfg, tls) = super::parse_url(url)?;
     let host = match cfg.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
         #[cfg(unix)]
@@ -320,15 +524,17 @@ fn replication_config(
         .map(|p| String::from_utf8_lossy(p).into_owned())
         .unwrap_or_default();
     let database = cfg.get_dbname().unwrap_or(&user).to_string();
-    Ok(
+    let tls_config = tls.replication(&host);
+    Ok((
         ReplicationConfig::new(host, user, password, database, slot, publication)
             .with_port(port)
-            .with_tls(TlsConfig::disabled())
+            .with_tls(tls_config)
             .with_binary(true)
             .with_start_lsn(Lsn(0))
             .with_status_interval(Duration::from_secs(1))
             .with_wakeup_interval(Duration::from_secs(10))
             .with_buffer_size(16_384)
             .with_application_name("cdcql"),
-    )
+        tls,
+    ))
 }

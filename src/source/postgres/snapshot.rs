@@ -111,6 +111,8 @@ pub async fn copy_table_range<T>(
             plan.table.quoted()
         )
     };
+    let names: Vec<String> = plan.read_columns.iter().map(|c| c.name.clone()).collect();
+    super::check_select(client, &plan.table, &names).await?;
     let stream = client.copy_out(sql.as_str()).await?;
     futures::pin_mut!(stream);
     let mut decoder = CopyDecoder::new(
