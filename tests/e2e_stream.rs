@@ -59,6 +59,7 @@ fn stream_handoff_filters_toast_kill9_and_ddl() -> Result<()> {
         topics: ["items", "bulk", "toast_default", "f.items"]
             .iter()
             .map(|t| format!("{prefix}.{t}"))
+            .chain([format!("__debezium-heartbeat.{prefix}")])
             .collect(),
         slots_before: replication_slots(&pg_url)?,
         sql: vec![

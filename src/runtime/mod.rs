@@ -144,6 +144,7 @@ async fn snapshot_only(
             rx,
             sink,
             worker_shared,
+            None,
         )
     });
     let read = chunks::read_chunks(plan, &name, chunks, &tx, shared).await;

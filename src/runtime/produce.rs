@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::metrics::Metrics;
 use super::offsets::Progress;
 use super::{now_ns, RuntimeError, TableReport};
-use crate::connect::Schema;
+use crate::connect::{ConnectType, Field, Schema};
 use crate::encode::{EncodedColumn, Encoder};
 use crate::envelope::{ChangeBatch, Op, SnapshotMark, SourcePosition, TableEnvelope};
 use crate::plan::{AvroOptions, Encoding, PipelinePlan, TablePlan};
@@ -49,6 +49,72 @@ pub(crate) enum Work {
     },
     /// A replacement for one table's plan (schema change); encoders are already registered.
     Replace { table: usize, work: Box<TableWork> },
+    /// Write a Debezium heartbeat record (when the pipeline has a heartbeat topic).
+    Heartbeat { ts_ms: i64 },
+}
+
+/// Debezium's heartbeat records: key `{serverName}`, value `{ts_ms}`, in the pipeline's format.
+pub(crate) struct Heartbeats {
+    topic: String,
+    server_name: String,
+    key: Encoder,
+    value: Encoder,
+}
+
+impl Heartbeats {
+    pub async fn build(
+        plan: &PipelinePlan,
+        registry: Option<&RegistryClient>,
+    ) -> Result<Option<Heartbeats>, RuntimeError> {
+        let Some(topic) = plan.replication.heartbeat_topic.clone() else {
+            return Ok(None);
+        };
+        let key_schema = Schema::new(ConnectType::Struct(vec![Field::new(
+            "serverName",
+            Schema::new(ConnectType::String),
+        )]))
+        .named("io.debezium.connector.common.ServerNameKey");
+        let value_schema = Schema::new(ConnectType::Struct(vec![Field::new(
+            "ts_ms",
+            Schema::new(ConnectType::Int64),
+        )]))
+        .named("io.debezium.connector.common.Heartbeat");
+        let mut key = Encoder::new(&plan.encoding, &key_schema)?;
+        let mut value = Encoder::new(&plan.encoding, &value_schema)?;
+        if let (Encoding::Avro(opts), Some(registry)) = (&plan.encoding, registry) {
+            register(registry, opts, &topic, &mut key, &key_schema, true).await?;
+            register(registry, opts, &topic, &mut value, &value_schema, false).await?;
+        }
+        let server_name = match &plan.envelope {
+            crate::plan::Envelope::Debezium(d) => d.server_name.clone(),
+            crate::plan::Envelope::Native(_) => plan.name.clone(),
+        };
+        Ok(Some(Heartbeats {
+            topic,
+            server_name,
+            key,
+            value,
+        }))
+    }
+
+    fn send(&self, sink: &mut KafkaSink, ts_ms: i64, out: &mut Output) -> Result<(), RuntimeError> {
+        use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, StructArray};
+        use datafusion::arrow::datatypes::{DataType, Field as ArrowField};
+        let key = StructArray::from(vec![(
+            Arc::new(ArrowField::new("serverName", DataType::Utf8, false)),
+            Arc::new(StringArray::from(vec![self.server_name.as_str()])) as ArrayRef,
+        )]);
+        let value = StructArray::from(vec![(
+            Arc::new(ArrowField::new("ts_ms", DataType::Int64, false)),
+            Arc::new(Int64Array::from(vec![ts_ms])) as ArrayRef,
+        )]);
+        out.keys.clear();
+        out.values.clear();
+        self.key.encode(&key, &mut out.keys)?;
+        self.value.encode(&value, &mut out.values)?;
+        sink.send(&self.topic, out.keys.get(0), out.values.get(0))?;
+        Ok(())
+    }
 }
 
 /// Changes to the progress record that come from the reading side.
@@ -403,6 +469,7 @@ pub(crate) fn run_worker(
     mut rx: mpsc::Receiver<Work>,
     sink: KafkaSink,
     shared: Arc<Metrics>,
+    heartbeats: Option<Heartbeats>,
 ) -> Result<WorkerResult, RuntimeError> {
     let mut reports: Vec<TableReport> = plan
         .tables
@@ -563,6 +630,12 @@ pub(crate) fn run_worker(
                 }
             }
             Work::Replace { table, work: new } => work[table] = *new,
+            Work::Heartbeat { ts_ms } => {
+                if let Some(h) = &heartbeats {
+                    w.before_send()?;
+                    h.send(&mut w.sink, ts_ms, &mut out)?;
+                }
+            }
         }
         if last_settle.elapsed() > Duration::from_millis(20) {
             w.settle()?;

@@ -29,6 +29,9 @@ use crate::source::postgres::replication::{self, SessionRequest};
 use crate::source::postgres::{self, snapshot};
 use crate::types::PgType;
 
+/// Prefix of the WAL messages cdcql emits as heartbeats.
+const HEARTBEAT_PREFIX: &str = "cdcql_heartbeat";
+
 /// Re-plans a pipeline after the server announced a changed table (reads the catalog again).
 pub type Replanner = Box<
     dyn Fn() -> Pin<Box<dyn Future<Output = Result<PipelinePlan, String>> + Send>> + Send + Sync,
@@ -66,7 +69,34 @@ pub async fn run(
         .metrics
         .clone()
         .unwrap_or_else(|| Arc::new(Metrics::new(plan)));
-    let result = run_inner(plan, shutdown, ctx.replan, metrics.clone()).await;
+    let replan = ctx.replan.map(Arc::new);
+    let mut backoff = Duration::from_secs(1);
+    let result = loop {
+        let attempt_started = Instant::now();
+        metrics.set_phase(Phase::Starting);
+        let result = run_inner(plan, shutdown.clone(), replan.clone(), metrics.clone()).await;
+        let Err(e) = &result else { break result };
+        // A pipeline that got going and then lost Kafka or Postgres starts again from its
+        // last committed position (aborting any open Kafka transaction); a pipeline that
+        // cannot start at all reports why at once.
+        let got_going = metrics.tables.iter().any(|t| {
+            t.snapshot_rows.load(Ordering::Relaxed) > 0 || t.changes.load(Ordering::Relaxed) > 0
+        }) || metrics.acked_lsn.load(Ordering::Relaxed) > 0;
+        if !retriable(e) || !got_going || *shutdown.borrow() {
+            break result;
+        }
+        metrics.errors.fetch_add(1, Ordering::Relaxed);
+        if attempt_started.elapsed() > Duration::from_secs(120) {
+            backoff = Duration::from_secs(1);
+        }
+        tracing::warn!(pipeline = %plan.name, error = %e, retry_in = ?backoff, "pipeline failed; restarting from its last committed position");
+        let mut stop = shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => break result,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    };
     metrics.set_phase(match &result {
         Ok(_) => Phase::Stopped,
         Err(_) => Phase::Failed,
@@ -77,10 +107,25 @@ pub async fn run(
     result
 }
 
+/// Lost connections and broker trouble; not mistakes in the pipeline or the data.
+fn retriable(e: &RuntimeError) -> bool {
+    use crate::source::postgres::SourceError;
+    match e {
+        RuntimeError::Sink(crate::sink::kafka::SinkError::Config(_)) => false,
+        RuntimeError::Sink(_) => true,
+        RuntimeError::Source(SourceError::Connect { .. } | SourceError::Replication(_)) => true,
+        RuntimeError::Source(SourceError::Postgres(pg)) => {
+            pg.as_db_error().is_none() || pg.is_closed()
+        }
+        RuntimeError::Registry(crate::registry::RegistryError::Unavailable { .. }) => true,
+        _ => false,
+    }
+}
+
 async fn run_inner(
     plan: &PipelinePlan,
     mut shutdown: watch::Receiver<bool>,
-    replan: Option<Replanner>,
+    replan: Option<Arc<Replanner>>,
     shared: Arc<Metrics>,
 ) -> Result<RunReport, RuntimeError> {
     if plan.snapshot == SnapshotMode::InitialOnly {
@@ -171,6 +216,7 @@ async fn run_inner(
     for t in &plan.tables {
         work.push(TableWork::build(plan, t, registry.as_ref()).await?);
     }
+    let heartbeats = produce::Heartbeats::build(plan, registry.as_ref()).await?;
     let (tx, rx) = mpsc::channel::<Work>(8);
 
     // The snapshot's coordinating transaction starts before the worker so that its position
@@ -221,6 +267,7 @@ async fn run_inner(
             rx,
             sink,
             worker_shared,
+            heartbeats,
         )
     }));
 
@@ -475,7 +522,7 @@ struct Stream {
     skipping: bool,
     transactions: u64,
     registry: Option<RegistryClient>,
-    replan: Option<Replanner>,
+    replan: Option<Arc<Replanner>>,
 }
 
 impl Stream {
@@ -516,7 +563,9 @@ impl Stream {
                         if last_heartbeat.elapsed() >= every {
                             last_heartbeat = Instant::now();
                             if let Err(e) = client
-                                .batch_execute("SELECT pg_logical_emit_message(false, 'cdcql_heartbeat', '')")
+                                .batch_execute(&format!(
+                                    "SELECT pg_logical_emit_message(false, '{HEARTBEAT_PREFIX}', '')"
+                                ))
                                 .await
                             {
                                 tracing::warn!("heartbeat: {e}");
@@ -609,8 +658,15 @@ impl Stream {
             ReplicationEvent::Message {
                 transactional: false,
                 lsn,
+                prefix,
                 ..
             } => {
+                if prefix == HEARTBEAT_PREFIX {
+                    self.send(Work::Heartbeat {
+                        ts_ms: super::now_ns() / 1_000_000,
+                    })
+                    .await?;
+                }
                 if self.txn.is_none() {
                     self.send(Work::Commit { lsn: lsn.0 }).await?;
                 }

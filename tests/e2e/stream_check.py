@@ -356,6 +356,15 @@ def verify(pg_url, brokers, schema, prefix):
         if v and v["op"] != "d" and v["after"]["grp"] != "a":
             rep.fail(f"filtered: event {v['op']} with grp={v['after']['grp']!r} passed the WHERE")
 
+    # Heartbeats (heartbeat_interval = '1s'): Debezium's key and value.
+    hb = consume(brokers, f"__debezium-heartbeat.{prefix}")
+    stats["heartbeats"] = len(hb)
+    if not hb:
+        rep.fail("no heartbeat records")
+    for _, _, key, val in hb[:5]:
+        if key != {"serverName": prefix} or not isinstance((val or {}).get("ts_ms"), int):
+            rep.fail(f"heartbeat record {key} {val} is not Debezium's shape")
+
     for k, v in stats.items():
         print(f"  {k}: {v}")
     if rep.ok():
