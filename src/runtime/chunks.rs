@@ -73,6 +73,7 @@ pub(crate) async fn plan_chunks(
                     )
                 })
             };
+            tracing::debug!(table = %t.table, chunk = k, filter = ?filter, "snapshot chunk");
             todo.push(ChunkSpec {
                 table: i,
                 chunk: k,
@@ -150,14 +151,20 @@ async fn split(
     }
     // Sample key values and take evenly spaced ones as boundaries.
     let percent = (100.0 * SAMPLES_PER_CHUNK * wanted as f64 / rows.max(1.0)).clamp(0.0001, 100.0);
-    let cols = key.iter().map(|(c, _)| quote_ident(c)).collect::<Vec<_>>();
+    // Row-level sampling (BERNOULLI): page-level sampling clusters the boundaries. Order by
+    // the columns themselves, qualified, not by their text ("10" sorts before "9").
+    let cols = key
+        .iter()
+        .map(|(c, _)| format!("s.{}", quote_ident(c)))
+        .collect::<Vec<_>>();
     let text_cols = cols
         .iter()
-        .map(|c| format!("{c}::text"))
+        .enumerate()
+        .map(|(i, c)| format!("{c}::text AS k{i}"))
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
-        "SELECT {text_cols} FROM {} TABLESAMPLE SYSTEM ({percent}) ORDER BY {}",
+        "SELECT {text_cols} FROM {} AS s TABLESAMPLE BERNOULLI ({percent}) ORDER BY {}",
         table.quoted(),
         cols.join(", ")
     );
