@@ -51,13 +51,12 @@ fn exactly_once_through_sigkill() -> Result<()> {
         });
     eprintln!("crash test seed: {seed} (set CDCQL_CRASH_SEED to repeat)");
     let mut rng = Rng(seed);
-    // Kills aimed at the snapshot (each resumes at its first unfinished chunk). Off by default:
-    // with them, runs have shown keys read twice by a resumed snapshot (issue #5 note); set
-    // CDCQL_CRASH_SNAPSHOT_KILLS=8 to run that variant.
+    // The first kills are aimed at the snapshot (each run resumes at its first unfinished
+    // chunk); CDCQL_CRASH_SNAPSHOT_KILLS changes how many.
     let snapshot_kills: u32 = std::env::var("CDCQL_CRASH_SNAPSHOT_KILLS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(8);
     let work = std::env::temp_dir().join(&prefix);
     std::fs::create_dir_all(&work)?;
     let file = work.join("pipelines.sql");
