@@ -5,6 +5,7 @@
                        [--partitions N] [--timeout S] [--registry URL]
     verify_snapshot.py --self-test [--brokers BROKERS]
     verify_snapshot.py --brokers BROKERS --delete-topics TOPIC...   (test clean-up)
+    verify_snapshot.py --registry URL --delete-subjects PREFIX
 
 Reads every message of TOPIC with Confluent's consumer (librdkafka) and compares it with what
 Postgres holds, converted by Debezium's default rules (../shared/reference/debezium-format.md
@@ -1330,12 +1331,49 @@ def self_test(brokers=None):
     eq("Point WKB", point((1.0, 2.0))["wkb"], "AQEAAAAAAAAAAADwPwAAAAAAAABA")
     eq("money HALF_UP", money_half_up(Decimal("-0.05"), 1), "/w==")
 
+    failures += avro_conversion_agrees()
     if brokers:
         failures += librdkafka_agrees(brokers)
     for f in failures:
         print(f"FAIL {f}")
     print(f"self-test: {'0 failed' if not failures else f'{len(failures)} failed'}")
     return not failures
+
+
+def avro_conversion_agrees():
+    """avro_to_connect_json on values fastavro wrote and read back (as AvroDeserializer does)."""
+    import io
+
+    import fastavro
+
+    schema = {"type": "record", "name": "Value", "namespace": "t.s", "fields": [
+        {"name": "n", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 3,
+                                        "connect.name": DECIMAL}], "default": None},
+        {"name": "by", "type": "bytes"},
+        {"name": "f", "type": "float"},
+        {"name": "d", "type": "double"},
+        {"name": "a", "type": {"type": "array", "items": ["null", "long"]}},
+        {"name": "m", "type": {"type": "map", "values": "string"}},
+        {"name": "v", "type": ["null", {"type": "record", "name": "VariableScaleDecimal", "namespace": "io.debezium.data",
+                                        "fields": [{"name": "scale", "type": "int"}, {"name": "value", "type": "bytes"}]}]},
+        {"name": "v2", "type": ["null", "io.debezium.data.VariableScaleDecimal"]},
+        {"name": "snapshot", "type": ["string", "null"], "default": "false"},
+    ]}
+    datum = {"n": Decimal("-0.128"), "by": b"\x00\xff", "f": float("nan"), "d": float("-inf"), "a": [1, None, -2],
+             "m": {"k": "v"}, "v": {"scale": 1, "value": b"\x0f"}, "v2": None, "snapshot": "first"}
+    parsed = fastavro.parse_schema(schema)
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, parsed, datum)
+    buf.seek(0)
+    decoded = fastavro.schemaless_reader(buf, parsed)
+    names = AvroNames(schema)
+    got = avro_to_connect_json(decoded, schema, names)
+    want = {"n": "gA==", "by": "AP8=", "f": "NaN", "d": "-Infinity", "a": [1, None, -2], "m": {"k": "v"},
+            "v": {"scale": 1, "value": "Dw=="}, "v2": None, "snapshot": "first"}
+    failures = [] if strictly_equal(got, want) else [f"avro_to_connect_json: got {got!r}, want {want!r}"]
+    if names.fullnames.get(id(schema)) != "t.s.Value" or "io.debezium.data.VariableScaleDecimal" not in names.types:
+        failures.append(f"AvroNames: {names.fullnames}")
+    return failures
 
 
 def librdkafka_agrees(brokers):
@@ -1373,6 +1411,18 @@ def librdkafka_agrees(brokers):
     return failures
 
 
+def delete_subjects(registry, prefix):
+    """Soft-deletes the registry subjects of a test run (test clean-up)."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    sr = SchemaRegistryClient({"url": registry})
+    for subject in sr.get_subjects():
+        if subject.startswith(prefix):
+            sr.delete_subject(subject)
+            print(f"deleted subject {subject}")
+    return True
+
+
 def delete_topics(brokers, topics):
     from confluent_kafka import KafkaError
     from confluent_kafka.admin import AdminClient
@@ -1405,7 +1455,10 @@ def main():
     ap.add_argument("--self-test", action="store_true", help="check this script's encoders against known values")
     ap.add_argument("--brokers", help="with --self-test: also check murmur2 against librdkafka on this broker")
     ap.add_argument("--delete-topics", nargs="+", metavar="TOPIC", help="delete these topics on --brokers and exit")
+    ap.add_argument("--delete-subjects", metavar="PREFIX", help="delete the subjects starting with PREFIX on --registry and exit")
     args = ap.parse_args()
+    if args.delete_subjects:
+        return 0 if delete_subjects(args.registry, args.delete_subjects) else 1
     if args.delete_topics:
         if not args.brokers:
             ap.error("--delete-topics needs --brokers")
