@@ -206,7 +206,9 @@ fn registry_answers(url: &str) -> Result<bool> {
     if std::env::var_os("CDCQL_REQUIRE_SERVICES").is_some() {
         bail!("CDCQL_REQUIRE_SERVICES is set but no schema registry answers at {url}");
     }
-    eprintln!("\n*** SKIPPED the FORMAT AVRO part of e2e_snapshot: no schema registry at {url} ***\n");
+    eprintln!(
+        "\n*** SKIPPED the FORMAT AVRO part of e2e_snapshot: no schema registry at {url} ***\n"
+    );
     Ok(false)
 }
 
@@ -240,7 +242,11 @@ impl Drop for SubjectCleanup {
         );
         match deleted {
             Ok(out) if out.status.success() => {}
-            Ok(out) => eprintln!("warning: could not delete subjects {}*: {}", self.prefix, tail(&out.stderr)),
+            Ok(out) => eprintln!(
+                "warning: could not delete subjects {}*: {}",
+                self.prefix,
+                tail(&out.stderr)
+            ),
             Err(e) => eprintln!("warning: could not delete subjects {}*: {e:#}", self.prefix),
         }
     }
