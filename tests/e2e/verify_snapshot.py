@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Independent check of a cdcql snapshot of e2e.type_matrix (tests/e2e/type_matrix.sql) in Kafka.
 
-    verify_snapshot.py TOPIC PG_URL BROKERS types|filtered|opt_string|opt_double|opt_base64 [--partitions N] [--timeout S]
+    verify_snapshot.py TOPIC PG_URL BROKERS types|filtered|opt_string|opt_double|opt_base64|avro_types|avro_native
+                       [--partitions N] [--timeout S] [--registry URL]
     verify_snapshot.py --self-test [--brokers BROKERS]
     verify_snapshot.py --brokers BROKERS --delete-topics TOPIC...   (test clean-up)
+    verify_snapshot.py --registry URL --delete-subjects PREFIX
 
 Reads every message of TOPIC with Confluent's consumer (librdkafka) and compares it with what
 Postgres holds, converted by Debezium's default rules (../shared/reference/debezium-format.md
@@ -18,6 +20,12 @@ Postgres holds, converted by Debezium's default rules (../shared/reference/debez
 - `opt_string`, `opt_double`, `opt_base64`: the type-option pipelines of options_pipelines.sql
   over e2e.type_options (decimal/time/binary/interval/hstore handling and money digits), with
   Postgres' NaN and ±Infinity numerics.
+- `avro_types`, `avro_native`: e2e.type_matrix with `FORMAT AVRO` in the Debezium and the native
+  envelope, 3 partitions. Every key and value must carry Confluent's framing with a schema id the
+  registry knows (the subjects' latest versions), decode with Confluent's `AvroDeserializer`, and
+  follow the Avro schema AvroConverter derives from the Connect schema of `types`; the decoded
+  values, put back into JsonConverter's representation, pass the same per-column checks. The key
+  is the record {id}; native rows end with __op = 'r', __version = 0, __source_ts_ms, __deleted = false.
 
 Types Debezium reads as Postgres' text (inet, ranges, tsvector, "char", ...) are compared with
 Postgres' own output function (`format('%s', v)`, session TimeZone UTC).
@@ -873,6 +881,282 @@ def verify_filtered(rep, topic, msgs, rows, partitions, db):
         check_snapshot_markers(rep, records)
 
 
+# --- Avro through the schema registry (FORMAT AVRO, pipelines avro_types / avro_native) ------
+# Each message is decoded by Confluent's AvroDeserializer (the registry client fetches the
+# writer schema by the id in the frame), then the decoded Python values are put back into
+# JsonConverter's representation, walking the writer schema, so the JSON checks above apply
+# unchanged: bytes and Decimals become base64 strings, floats go through json_float, records
+# become dicts in field order.
+
+AVRO_OF_CONNECT = {"int8": "int", "int16": "int", "int32": "int", "int64": "long", "float": "float",
+                   "double": "double", "boolean": "boolean", "string": "string", "bytes": "bytes",
+                   "struct": "record", "array": "array", "map": "map"}
+AVRO_PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+NATIVE_META = ["__op", "__version", "__source_ts_ms", "__deleted"]
+
+
+class AvroNames:
+    """The named types of a writer schema, so references by name can be followed."""
+
+    def __init__(self, schema):
+        self.types = {}
+        self.fullnames = {}  # id(schema dict) -> full name, the namespace inherited when absent
+        self._collect(schema, None)
+
+    def _collect(self, s, namespace):
+        if isinstance(s, list):
+            for b in s:
+                self._collect(b, namespace)
+        elif isinstance(s, dict):
+            t = s.get("type")
+            if t in ("record", "enum", "fixed"):
+                name = s["name"]
+                ns = s.get("namespace", namespace)
+                full = name if "." in name or not ns else f"{ns}.{name}"
+                self.types[full] = s
+                self.fullnames[id(s)] = full
+                self.types.setdefault(name, s)
+                namespace = full.rsplit(".", 1)[0] if "." in full else None
+                for f in s.get("fields", []):
+                    self._collect(f["type"], namespace)
+            elif t in ("array", "map"):
+                self._collect(s.get("items", s.get("values")), namespace)
+            elif isinstance(t, (dict, list)):
+                self._collect(t, namespace)
+
+    def resolve(self, s):
+        if isinstance(s, str) and s not in AVRO_PRIMITIVES:
+            return self.types.get(s) or next((v for k, v in self.types.items() if k.endswith("." + s)), s)
+        if isinstance(s, dict) and isinstance(s.get("type"), (dict, list)):
+            return self.resolve(s["type"])
+        return s
+
+
+
+
+def avro_to_connect_json(value, schema, names):
+    """A decoded Avro value as Kafka Connect's JsonConverter would have written the same datum."""
+    s = names.resolve(schema)
+    if isinstance(s, list):  # union: Debezium's are null plus one type
+        if value is None:
+            if "null" not in s:
+                raise ValueError(f"null for a union without null: {s}")
+            return None
+        branches = [b for b in s if b != "null"]
+        if len(branches) != 1:
+            raise ValueError(f"union with {len(branches)} non-null branches: {short(s)}")
+        return avro_to_connect_json(value, branches[0], names)
+    if value is None:
+        raise ValueError(f"null for non-optional {short(s)}")
+    t = s if isinstance(s, str) else s.get("type")
+    logical = s.get("logicalType") if isinstance(s, dict) else None
+    if logical == "decimal":
+        if not isinstance(value, Decimal):
+            raise ValueError(f"decimal decoded as {type(value).__name__}")
+        return connect_decimal(value, int(s.get("scale", 0)))
+    if logical == "date" and isinstance(value, dt.date):
+        return epoch_days(value)
+    if logical in ("time-millis", "time-micros") and isinstance(value, dt.time):
+        us = micros_of_day(value)
+        return us // 1000 if logical == "time-millis" else us
+    if logical in ("timestamp-millis", "timestamp-micros") and isinstance(value, dt.datetime):
+        us = (value - EPOCH_TZ) // MICRO
+        return us // 1000 if logical == "timestamp-millis" else us
+    if t == "record":
+        fields = [f["name"] for f in s["fields"]]
+        if not isinstance(value, dict) or list(value) != fields:
+            raise ValueError(f"record {names.fullnames.get(id(s))} decoded as {short(value)}")
+        return {f["name"]: avro_to_connect_json(value[f["name"]], f["type"], names) for f in s["fields"]}
+    if t == "array":
+        return [avro_to_connect_json(v, s["items"], names) for v in value]
+    if t == "map":
+        return {k: avro_to_connect_json(v, s["values"], names) for k, v in value.items()}
+    if t in ("bytes", "fixed"):
+        return base64.b64encode(bytes(value)).decode()
+    if t in ("float", "double"):
+        return json_float(float(value))
+    if t in ("int", "long"):
+        if type(value) is not int:
+            raise ValueError(f"{t} decoded as {type(value).__name__}")
+        return value
+    return value  # boolean, string, enum symbol
+
+
+def check_avro_field(rep, where, avro_type, connect, names):
+    """The Avro schema AvroConverter derives from the column's Connect schema: optional is a
+    ["null", T] union, the Avro type and connect.name / connect.parameters / decimal scale."""
+    s = avro_type
+    if connect.get("optional"):
+        if not rep.check(isinstance(s, list) and len(s) == 2 and s[0] == "null",
+                         f"{where}: optional field is not a [\"null\", T] union: {short(s)}"):
+            return
+        s = s[1]
+    elif not rep.check(not isinstance(s, list), f"{where}: required field is a union: {short(s)}"):
+        return
+    s = names.resolve(s)
+    t = s if isinstance(s, str) else s.get("type")
+    want_t = AVRO_OF_CONNECT[connect["type"]]
+    if not rep.check(t == want_t, f"{where}: Avro type {t!r}, want {want_t!r} (Connect {connect['type']})"):
+        return
+    props = s if isinstance(s, dict) else {}
+    name = connect.get("name")
+    if t == "record":
+        rep.check(names.fullnames.get(id(props)) == name, f"{where}: record {names.fullnames.get(id(props))!r}, want {name!r}")
+        fields = props.get("fields", [])
+        if rep.check([f["name"] for f in fields] == [f["field"] for f in connect["fields"]],
+                     f"{where}: record fields {[f['name'] for f in fields]}"):
+            for f, c in zip(fields, connect["fields"]):
+                check_avro_field(rep, f"{where}.{f['name']}", f["type"], c, names)
+        return
+    rep.check(props.get("connect.name") == name, f"{where}: connect.name {props.get('connect.name')!r}, want {name!r}")
+    rep.check(props.get("connect.parameters") == connect.get("parameters"),
+              f"{where}: connect.parameters {props.get('connect.parameters')!r}, want {connect.get('parameters')!r}")
+    if connect["type"] in ("int8", "int16"):
+        rep.check(props.get("connect.type") == connect["type"], f"{where}: connect.type {props.get('connect.type')!r}")
+    if name == DECIMAL:
+        rep.check(props.get("logicalType") == "decimal" and props.get("scale") == int(connect["parameters"]["scale"]),
+                  f"{where}: decimal schema {short(props)}")
+    else:
+        rep.check("logicalType" not in props, f"{where}: unexpected logicalType {props.get('logicalType')!r}")
+    if t == "array":
+        check_avro_field(rep, where + "[]", s["items"], connect["items"], names)
+
+
+class AvroReader:
+    """Confluent framing checks plus AvroDeserializer decoding, with the writer schemas cached."""
+
+    def __init__(self, registry, topic):
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+        from confluent_kafka.schema_registry.avro import AvroDeserializer
+
+        self.sr = SchemaRegistryClient({"url": registry})
+        self.deser = AvroDeserializer(self.sr)
+        self.topic = topic
+        self.schemas = {}  # id -> (parsed schema, AvroNames)
+
+    def decode(self, rep, where, raw, field):
+        """(decoded value, writer schema JSON, AvroNames), or None after a recorded failure."""
+        from confluent_kafka.serialization import MessageField, SerializationContext
+
+        if not rep.check(isinstance(raw, bytes) and len(raw) > 5 and raw[0] == 0,
+                         f"{where}: {field} is not Confluent-framed (magic byte 0 + schema id): {short(raw)}"):
+            return None
+        schema_id = int.from_bytes(raw[1:5], "big")
+        if schema_id not in self.schemas:
+            try:
+                parsed = json.loads(self.sr.get_schema(schema_id).schema_str)
+            except Exception as e:
+                rep.check(False, f"{where}: {field} schema id {schema_id} is not in the registry: {e}")
+                return None
+            self.schemas[schema_id] = (parsed, AvroNames(parsed))
+        rep.check(True, "schema id known")
+        parsed, names = self.schemas[schema_id]
+        mf = MessageField.KEY if field == "key" else MessageField.VALUE
+        try:
+            value = self.deser(raw, SerializationContext(self.topic, mf))
+        except Exception as e:
+            rep.check(False, f"{where}: AvroDeserializer failed on the {field}: {e}")
+            return None
+        return value, parsed, names
+
+    def check_subjects(self, rep):
+        """Subjects by the default TopicNameStrategy, whose latest versions are the ids used."""
+        used = set(self.schemas)
+        for suffix in ("key", "value"):
+            subject = f"{self.topic}-{suffix}"
+            try:
+                latest = self.sr.get_latest_version(subject)
+            except Exception as e:
+                rep.check(False, f"registry subject {subject}: {e}")
+                continue
+            rep.check(latest.schema_id in used, f"subject {subject} latest id {latest.schema_id} is not one the messages use {sorted(used)}")
+        rep.check(len(used) == 2, f"{len(used)} schema ids in use ({sorted(used)}), want one key and one value schema")
+
+
+def verify_avro(rep, topic, msgs, rows, partitions, db, columns, registry, native):
+    by_id = {row[0]: row for row in rows}
+    reader = AvroReader(registry, topic)
+    records = []
+    value_schema_checked = False
+    for msg in msgs:
+        where = f"p{msg['partition']}@{msg['offset']}"
+        rep.check(msg["key"] is not None, f"{where}: no key")
+        want_p = java_partition(msg["key"] or b"", partitions)
+        rep.check(msg["partition"] == want_p, f"{where}: partition {msg['partition']}, Java murmur2 of the key bytes says {want_p}")
+        decoded_key = reader.decode(rep, where, msg["key"], "key")
+        rid = None
+        if decoded_key is not None:
+            key, key_schema, key_names = decoded_key
+            rid = key.get("id") if isinstance(key, dict) else None
+            ks = key_names.resolve(key_schema)
+            rep.check(isinstance(ks, dict) and ks.get("type") == "record" and key_names.fullnames.get(id(ks)) == f"{topic}.Key"
+                      and [f["name"] for f in ks["fields"]] == ["id"] and ks["fields"][0]["type"] == "long",
+                      f"{where}: key schema {short(key_schema)}, want record {topic}.Key {{id: long}}")
+        where += f" id={rid}"
+        row = by_id.get(rid)
+        if not rep.check(row is not None, f"{where}: key names no row of the table"):
+            records.append(dict(msg, id=rid, payload={}))
+            continue
+        rep.check(key == {"id": row[0]}, f"{where}: key {short(key)}, want the primary key {{'id': {row[0]}}}")
+        rep.check(msg["value"] is not None, f"{where}: tombstone in a snapshot")
+        decoded = reader.decode(rep, where, msg["value"], "value") if msg["value"] is not None else None
+        if decoded is None:
+            records.append(dict(msg, id=rid, payload={}))
+            continue
+        value, value_schema, names = decoded
+        try:
+            converted = avro_to_connect_json(value, value_schema, names)
+        except (ValueError, KeyError, TypeError) as e:
+            rep.check(False, f"{where}: decoded value does not follow its schema: {e}")
+            records.append(dict(msg, id=rid, payload={}))
+            continue
+        if native:
+            records.append(dict(msg, id=rid, payload={"source": {"snapshot": "true"}}))
+            after = check_native(rep, where, converted)
+            row_schema = names.resolve(value_schema)
+        else:
+            records.append(dict(msg, id=rid, payload=converted))
+            payload = check_payload(rep, where, converted, db)
+            after = payload.get("after") if payload else None
+            envelope = names.resolve(value_schema)
+            rep.check(names.fullnames.get(id(envelope)) == f"{topic}.Envelope", f"{where}: value record {names.fullnames.get(id(envelope))}")
+            after_type = next((f["type"] for f in envelope.get("fields", []) if f["name"] == "after"), [])
+            row_schema = names.resolve(next((b for b in after_type if b != "null"), {})) if isinstance(after_type, list) else {}
+        if not value_schema_checked and isinstance(row_schema, dict):
+            value_schema_checked = True
+            rep.check(names.fullnames.get(id(row_schema)) == f"{topic}.Value", f"{where}: row record {names.fullnames.get(id(row_schema))}, want {topic}.Value")
+            fields = {f["name"]: f["type"] for f in row_schema.get("fields", [])}
+            for col, connect, _, _ in columns:
+                if rep.check(col in fields, f"{where}: value schema has no field {col}"):
+                    check_avro_field(rep, f"{where} schema of {col}", fields[col], connect, names)
+        if not isinstance(after, dict):
+            continue
+        want_members = [c for c, *_ in columns] + (NATIVE_META if native else [])
+        rep.check(list(after) == want_members, f"{where}: row members {list(after)}, want {want_members}")
+        for i, (col, _, convert, kind) in enumerate(columns):
+            pg = row[i]
+            want = None if pg is None else convert(pg)
+            got = after.get(col)
+            rep.check(same(kind, want, got), f"{where} column {col}: got {short(got)}, want {short(want)} (Postgres: {short(pg)})")
+    check_ids(rep, records, list(by_id))
+    if records and not native:
+        check_snapshot_markers(rep, records)
+    reader.check_subjects(rep)
+
+
+def check_native(rep, where, value):
+    """The native envelope's metadata on a snapshot row (README, 'The native envelope')."""
+    if not rep.check(isinstance(value, dict), f"{where}: value {short(value)} is not a record"):
+        return None
+    rep.check(list(value)[-4:] == NATIVE_META, f"{where}: value ends with {list(value)[-4:]}, want {NATIVE_META}")
+    rep.check(value.get("__op") == "r", f"{where}: __op {value.get('__op')!r}, want 'r'")
+    rep.check(value.get("__version") == 0 and type(value.get("__version")) is int, f"{where}: __version {value.get('__version')!r}, want 0")
+    ts = value.get("__source_ts_ms")
+    rep.check(type(ts) is int and abs(ts / 1000 - time.time()) < 86400, f"{where}: __source_ts_ms {ts!r} is not a recent epoch ms")
+    rep.check(value.get("__deleted") is False, f"{where}: __deleted {value.get('__deleted')!r}, want false")
+    return value
+
+
 # --- I/O ------------------------------------------------------------------------------------
 
 
@@ -935,8 +1219,8 @@ def consume_all(topic, brokers, timeout_s, expected_count):
         consumer.close()
 
 
-def verify(topic, pg_url, brokers, mode, partitions, timeout_s):
-    if mode == "types":
+def verify(topic, pg_url, brokers, mode, partitions, timeout_s, registry=None):
+    if mode in ("types", "avro_types", "avro_native"):
         def query(conn):
             specs = table_columns(conn)
             return types_query(specs), specs
@@ -950,6 +1234,8 @@ def verify(topic, pg_url, brokers, mode, partitions, timeout_s):
     rep.check(n_parts == partitions, f"topic has {n_parts} partitions, want {partitions}")
     if mode == "types":
         verify_types(rep, topic, msgs, rows, partitions, db, columns)
+    elif mode.startswith("avro_"):
+        verify_avro(rep, topic, msgs, rows, partitions, db, columns, registry, native=mode == "avro_native")
     elif mode.startswith("opt_"):
         verify_types(rep, topic, msgs, rows, partitions, db, columns, OPTIONS_TABLE)
     else:
@@ -1045,12 +1331,49 @@ def self_test(brokers=None):
     eq("Point WKB", point((1.0, 2.0))["wkb"], "AQEAAAAAAAAAAADwPwAAAAAAAABA")
     eq("money HALF_UP", money_half_up(Decimal("-0.05"), 1), "/w==")
 
+    failures += avro_conversion_agrees()
     if brokers:
         failures += librdkafka_agrees(brokers)
     for f in failures:
         print(f"FAIL {f}")
     print(f"self-test: {'0 failed' if not failures else f'{len(failures)} failed'}")
     return not failures
+
+
+def avro_conversion_agrees():
+    """avro_to_connect_json on values fastavro wrote and read back (as AvroDeserializer does)."""
+    import io
+
+    import fastavro
+
+    schema = {"type": "record", "name": "Value", "namespace": "t.s", "fields": [
+        {"name": "n", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 3,
+                                        "connect.name": DECIMAL}], "default": None},
+        {"name": "by", "type": "bytes"},
+        {"name": "f", "type": "float"},
+        {"name": "d", "type": "double"},
+        {"name": "a", "type": {"type": "array", "items": ["null", "long"]}},
+        {"name": "m", "type": {"type": "map", "values": "string"}},
+        {"name": "v", "type": ["null", {"type": "record", "name": "VariableScaleDecimal", "namespace": "io.debezium.data",
+                                        "fields": [{"name": "scale", "type": "int"}, {"name": "value", "type": "bytes"}]}]},
+        {"name": "v2", "type": ["null", "io.debezium.data.VariableScaleDecimal"]},
+        {"name": "snapshot", "type": ["string", "null"], "default": "false"},
+    ]}
+    datum = {"n": Decimal("-0.128"), "by": b"\x00\xff", "f": float("nan"), "d": float("-inf"), "a": [1, None, -2],
+             "m": {"k": "v"}, "v": {"scale": 1, "value": b"\x0f"}, "v2": None, "snapshot": "first"}
+    parsed = fastavro.parse_schema(schema)
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, parsed, datum)
+    buf.seek(0)
+    decoded = fastavro.schemaless_reader(buf, parsed)
+    names = AvroNames(schema)
+    got = avro_to_connect_json(decoded, schema, names)
+    want = {"n": "gA==", "by": "AP8=", "f": "NaN", "d": "-Infinity", "a": [1, None, -2], "m": {"k": "v"},
+            "v": {"scale": 1, "value": "Dw=="}, "v2": None, "snapshot": "first"}
+    failures = [] if strictly_equal(got, want) else [f"avro_to_connect_json: got {got!r}, want {want!r}"]
+    if names.fullnames.get(id(schema)) != "t.s.Value" or "io.debezium.data.VariableScaleDecimal" not in names.types:
+        failures.append(f"AvroNames: {names.fullnames}")
+    return failures
 
 
 def librdkafka_agrees(brokers):
@@ -1088,6 +1411,18 @@ def librdkafka_agrees(brokers):
     return failures
 
 
+def delete_subjects(registry, prefix):
+    """Soft-deletes the registry subjects of a test run (test clean-up)."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    sr = SchemaRegistryClient({"url": registry})
+    for subject in sr.get_subjects():
+        if subject.startswith(prefix):
+            sr.delete_subject(subject)
+            print(f"deleted subject {subject}")
+    return True
+
+
 def delete_topics(brokers, topics):
     from confluent_kafka import KafkaError
     from confluent_kafka.admin import AdminClient
@@ -1111,13 +1446,19 @@ def main():
     ap.add_argument("topic", nargs="?")
     ap.add_argument("pg_url", nargs="?")
     ap.add_argument("brokers_pos", nargs="?", metavar="brokers")
-    ap.add_argument("mode", nargs="?", choices=["types", "filtered", "opt_string", "opt_double", "opt_base64"])
+    ap.add_argument("mode", nargs="?", choices=["types", "filtered", "opt_string", "opt_double", "opt_base64",
+                                                   "avro_types", "avro_native"])
     ap.add_argument("--partitions", type=int, help="expected partition count (types: 4, filtered: 2)")
+    ap.add_argument("--registry", default=os.environ.get("SCHEMA_REGISTRY_URL") or "http://127.0.0.1:8081",
+                    help="schema registry for the avro_* modes (default: $SCHEMA_REGISTRY_URL or http://127.0.0.1:8081)")
     ap.add_argument("--timeout", type=float, default=120, help="seconds to wait for messages")
     ap.add_argument("--self-test", action="store_true", help="check this script's encoders against known values")
     ap.add_argument("--brokers", help="with --self-test: also check murmur2 against librdkafka on this broker")
     ap.add_argument("--delete-topics", nargs="+", metavar="TOPIC", help="delete these topics on --brokers and exit")
+    ap.add_argument("--delete-subjects", metavar="PREFIX", help="delete the subjects starting with PREFIX on --registry and exit")
     args = ap.parse_args()
+    if args.delete_subjects:
+        return 0 if delete_subjects(args.registry, args.delete_subjects) else 1
     if args.delete_topics:
         if not args.brokers:
             ap.error("--delete-topics needs --brokers")
@@ -1126,8 +1467,9 @@ def main():
         return 0 if self_test(args.brokers) else 1
     if not (args.topic and args.pg_url and args.brokers_pos and args.mode):
         ap.error("TOPIC PG_URL BROKERS MODE are required")
-    partitions = args.partitions or {"types": 4, "filtered": 2}.get(args.mode, 1)
-    return 0 if verify(args.topic, args.pg_url, args.brokers_pos, args.mode, partitions, args.timeout) else 1
+    partitions = args.partitions or {"types": 4, "filtered": 2, "avro_types": 3, "avro_native": 3}.get(args.mode, 1)
+    ok = verify(args.topic, args.pg_url, args.brokers_pos, args.mode, partitions, args.timeout, args.registry)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
