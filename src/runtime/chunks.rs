@@ -267,7 +267,7 @@ pub(crate) async fn read_chunks(
                     spec.filter.as_deref(),
                     BATCH_ROWS,
                     &piece_tx,
-                    |b| Piece::Batch(b),
+                    Piece::Batch,
                 )
                 .await?;
                 if piece_tx.send(Piece::Done).await.is_err() {

@@ -139,12 +139,14 @@ async fn snapshot_only(
         produce::run_worker(
             &worker_plan,
             work,
-            Some(position),
-            None,
+            produce::WorkerStart {
+                snapshot_position: Some(position),
+                progress: None,
+                heartbeats: None,
+            },
             rx,
             sink,
             worker_shared,
-            None,
         )
     });
     let read = chunks::read_chunks(plan, &name, chunks, &tx, shared).await;

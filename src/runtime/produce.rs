@@ -461,16 +461,28 @@ impl Worker<'_> {
     }
 }
 
+/// What a worker starts from besides its plan, tables, channel and producer.
+pub(crate) struct WorkerStart {
+    /// Position stamped on snapshot rows.
+    pub snapshot_position: Option<SourcePosition>,
+    /// The progress record to maintain; `None` writes none (snapshot-only runs).
+    pub progress: Option<Progress>,
+    pub heartbeats: Option<Heartbeats>,
+}
+
 pub(crate) fn run_worker(
     plan: &PipelinePlan,
     mut work: Vec<TableWork>,
-    snapshot_position: Option<SourcePosition>,
-    progress: Option<Progress>,
+    start: WorkerStart,
     mut rx: mpsc::Receiver<Work>,
     sink: KafkaSink,
     shared: Arc<Metrics>,
-    heartbeats: Option<Heartbeats>,
 ) -> Result<WorkerResult, RuntimeError> {
+    let WorkerStart {
+        snapshot_position,
+        progress,
+        heartbeats,
+    } = start;
     let mut reports: Vec<TableReport> = plan
         .tables
         .iter()

@@ -262,12 +262,14 @@ async fn run_inner(
         produce::run_worker(
             &worker_plan,
             work,
-            position,
-            Some(initial),
+            produce::WorkerStart {
+                snapshot_position: position,
+                progress: Some(initial),
+                heartbeats,
+            },
             rx,
             sink,
             worker_shared,
-            heartbeats,
         )
     }));
 
