@@ -110,6 +110,11 @@ pub async fn run(
 /// Lost connections and broker trouble; not mistakes in the pipeline or the data.
 fn retriable(e: &RuntimeError) -> bool {
     use crate::source::postgres::SourceError;
+    // A fenced or otherwise fatal producer means another instance took over: stop.
+    let text = e.to_string();
+    if text.contains("fenced") || text.contains("Fatal") {
+        return false;
+    }
     match e {
         RuntimeError::Sink(crate::sink::kafka::SinkError::Config(_)) => false,
         RuntimeError::Sink(_) => true,
@@ -143,6 +148,16 @@ async fn run_inner(
     let rs = &plan.replication;
     let client = postgres::connect(&plan.postgres.url).await?;
     replication::preflight(&client).await?;
+    // Before anything that could disturb a running instance (a transactional producer with
+    // the same id would fence it): is the slot already in use?
+    let mut slot = replication::slot_info(&client, &rs.slot).await?;
+    if let Some(pid) = slot.as_ref().and_then(|s| s.active_pid) {
+        return Err(RuntimeError::Setup(format!(
+            "replication slot `{}` is in use by another process (backend pid {pid}): is this \
+             pipeline already running?",
+            rs.slot
+        )));
+    }
     for t in &plan.tables {
         check_replica_identity(&client, plan, t).await?;
     }
@@ -172,14 +187,6 @@ async fn run_inner(
             .map_err(|e| RuntimeError::Internal(format!("reading progress: {e}")))??
             .unwrap_or_default();
 
-    let mut slot = replication::slot_info(&client, &rs.slot).await?;
-    if let Some(pid) = slot.as_ref().and_then(|s| s.active_pid) {
-        return Err(RuntimeError::Setup(format!(
-            "replication slot `{}` is in use by another process (backend pid {pid}): is this \
-             pipeline already running?",
-            rs.slot
-        )));
-    }
     let mut snapshot_wanted = plan.snapshot != SnapshotMode::Never && !progress.snapshot_done;
     if slot.is_none() && progress.snapshot_done && plan.snapshot != SnapshotMode::Never {
         if plan.snapshot == SnapshotMode::WhenNeeded {
