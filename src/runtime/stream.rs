@@ -150,7 +150,15 @@ async fn run_inner(
     replication::preflight(&client).await?;
     // Before anything that could disturb a running instance (a transactional producer with
     // the same id would fence it): is the slot already in use?
+    // A crashed predecessor's walsender can outlive it by a moment: give it a few seconds.
     let mut slot = replication::slot_info(&client, &rs.slot).await?;
+    let in_use_since = Instant::now();
+    while slot.as_ref().is_some_and(|s| s.active_pid.is_some())
+        && in_use_since.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        slot = replication::slot_info(&client, &rs.slot).await?;
+    }
     if let Some(pid) = slot.as_ref().and_then(|s| s.active_pid) {
         return Err(RuntimeError::Setup(format!(
             "replication slot `{}` is in use by another process (backend pid {pid}): is this \
