@@ -546,21 +546,19 @@ pub(crate) fn run_worker(
                 let rows = work[table].transform.apply(batch)?;
                 if rows.num_rows() > 0 {
                     if let Some(prev) = work[table].pending.replace(rows) {
-                        let change = snapshot_change(
+                        let at = SnapshotAt {
                             table,
                             chunk,
-                            prev,
-                            false,
+                            is_last: false,
                             last_table,
-                            snapshot_position.as_ref(),
+                            position: snapshot_position.as_ref(),
+                        };
+                        emit_snapshot(
+                            &at,
+                            prev,
                             &mut work[table],
-                        );
-                        w.before_send()?;
-                        out.emit(
-                            &mut work[table],
-                            &change,
-                            &mut w.sink,
-                            &shared,
+                            &mut w,
+                            &mut out,
                             &mut reports[table],
                         )?;
                     }
@@ -568,21 +566,19 @@ pub(crate) fn run_worker(
             }
             Work::ChunkDone { table, chunk, last } => {
                 if let Some(prev) = work[table].pending.take() {
-                    let change = snapshot_change(
+                    let at = SnapshotAt {
                         table,
                         chunk,
-                        prev,
-                        last,
+                        is_last: last,
                         last_table,
-                        snapshot_position.as_ref(),
+                        position: snapshot_position.as_ref(),
+                    };
+                    emit_snapshot(
+                        &at,
+                        prev,
                         &mut work[table],
-                    );
-                    w.before_send()?;
-                    out.emit(
-                        &mut work[table],
-                        &change,
-                        &mut w.sink,
-                        &shared,
+                        &mut w,
+                        &mut out,
                         &mut reports[table],
                     )?;
                 }
@@ -712,25 +708,41 @@ impl Output {
     }
 }
 
-fn snapshot_change(
+/// Where a snapshot batch sits: for Debezium's `source.snapshot` marks.
+struct SnapshotAt<'a> {
     table: usize,
     chunk: u32,
-    batch: RecordBatch,
+    /// The batch ends the table's last chunk.
     is_last: bool,
     last_table: usize,
-    position: Option<&SourcePosition>,
-    w: &mut TableWork,
-) -> ChangeBatch {
+    position: Option<&'a SourcePosition>,
+}
+
+fn emit_snapshot(
+    at: &SnapshotAt<'_>,
+    batch: RecordBatch,
+    tw: &mut TableWork,
+    w: &mut Worker<'_>,
+    out: &mut Output,
+    report: &mut TableReport,
+) -> Result<(), RuntimeError> {
+    let change = snapshot_change(at, batch, tw);
+    w.before_send()?;
+    let shared = w.shared.clone();
+    out.emit(tw, &change, &mut w.sink, &shared, report)
+}
+
+fn snapshot_change(at: &SnapshotAt<'_>, batch: RecordBatch, w: &mut TableWork) -> ChangeBatch {
     let n = batch.num_rows();
     let first_of_chunk = w.pending_first;
     w.pending_first = false;
     let marks: Vec<SnapshotMark> = (0..n)
         .map(|r| {
             SnapshotMark::for_row(
-                table == 0,
-                table == last_table,
-                chunk == 0 && first_of_chunk && r == 0,
-                is_last && r == n - 1,
+                at.table == 0,
+                at.table == at.last_table,
+                at.chunk == 0 && first_of_chunk && r == 0,
+                at.is_last && r == n - 1,
             )
         })
         .collect();
@@ -739,7 +751,7 @@ fn snapshot_change(
         before: None,
         before_valid: None,
         after: Some(batch),
-        position: position.cloned().unwrap_or(SourcePosition {
+        position: at.position.cloned().unwrap_or(SourcePosition {
             ts_us: now_ns() / 1000,
             tx_id: None,
             lsn: None,
