@@ -21,11 +21,7 @@ pub fn explain(p: &PipelinePlan) -> String {
         p.kafka.name, p.kafka.brokers
     );
     for (k, v) in &p.kafka.client_options {
-        let shown = if k.contains("password") || k.contains("secret") {
-            "****"
-        } else {
-            v
-        };
+        let shown = if is_secret_option(k) { "****" } else { v };
         let _ = writeln!(out, "            '{k}' = '{shown}'");
     }
     let format = match &p.encoding {
@@ -163,4 +159,45 @@ pub fn explain(p: &PipelinePlan) -> String {
         }
     }
     out
+}
+
+/// librdkafka options whose values are credentials or key material.
+fn is_secret_option(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "jaas",
+        "oauthbearer.config",
+        "key.pem",
+        "token",
+        "credential",
+    ]
+    .iter()
+    .any(|p| k.contains(p))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credential_options_are_hidden() {
+        for k in [
+            "sasl.password",
+            "ssl.key.password",
+            "ssl.key.pem",
+            "sasl.jaas.config",
+            "sasl.oauthbearer.config",
+            "sasl.oauthbearer.client.secret",
+        ] {
+            assert!(super::is_secret_option(k), "{k}");
+        }
+        for k in [
+            "linger.ms",
+            "compression.type",
+            "sasl.mechanism",
+            "ssl.ca.location",
+        ] {
+            assert!(!super::is_secret_option(k), "{k}");
+        }
+    }
 }
