@@ -237,32 +237,28 @@ fn expect(data: &mut Bytes, want: u8) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn u8_(data: &mut Bytes) -> Result<u8, DecodeError> {
-    if data.remaining() < 1 {
+/// Read a fixed-size big-endian integer, or fail on a truncated message.
+fn fixed<T>(data: &mut Bytes, size: usize, read: fn(&mut Bytes) -> T) -> Result<T, DecodeError> {
+    if data.remaining() < size {
         return Err(err("truncated"));
     }
-    Ok(data.get_u8())
+    Ok(read(data))
+}
+
+fn u8_(data: &mut Bytes) -> Result<u8, DecodeError> {
+    fixed(data, 1, |d| d.get_u8())
 }
 
 fn u16_(data: &mut Bytes) -> Result<u16, DecodeError> {
-    if data.remaining() < 2 {
-        return Err(err("truncated"));
-    }
-    Ok(data.get_u16())
+    fixed(data, 2, |d| d.get_u16())
 }
 
 fn u32_(data: &mut Bytes) -> Result<u32, DecodeError> {
-    if data.remaining() < 4 {
-        return Err(err("truncated"));
-    }
-    Ok(data.get_u32())
+    fixed(data, 4, |d| d.get_u32())
 }
 
 fn u64_(data: &mut Bytes) -> Result<u64, DecodeError> {
-    if data.remaining() < 8 {
-        return Err(err("truncated"));
-    }
-    Ok(data.get_u64())
+    fixed(data, 8, |d| d.get_u64())
 }
 
 fn cstr(data: &mut Bytes) -> Result<String, DecodeError> {
