@@ -3,7 +3,7 @@
 # measures, on that table in the same run:
 #   (a)  Postgres' own binary COPY to /dev/null, server-side        (the Postgres limit)
 #   (a2) the broker's ingest of as many pre-encoded messages of cdcql's size, produced from
-#        memory with acks=all + idempotence (benches/produce_baseline.rs)  (the Kafka limit)
+#        memory with acks=all + idempotence (benches/produce_baseline/)  (the Kafka limit)
 #   (b)  the naive pipe: psql COPY (SELECT row_to_json(t) ...) | kcat -P
 #   (c)  cdcql apply --snapshot-only: Debezium+JSON, Debezium+Avro, Native+Avro, parallelism 1
 #        and 2 ("n/a" while the planner rejects the `parallelism` option)
@@ -22,7 +22,12 @@
 #   BENCH_STREAM_SECS (20)        seconds of workload per rate
 #   BENCH_STREAM_BATCH (10)       rows changed per transaction
 #   BENCH_STREAM_FORMAT (AVRO)    AVRO or JSON (Debezium envelope) for the streaming runs
-#   BENCH_RESET_BROKER (1)        start from a fresh broker (it keeps every message in memory)
+#   BENCH_RESET_BROKER (1)        a fresh broker before each step that writes to Kafka: the
+#                                 broker (noida-db) keeps every message in memory and does not
+#                                 give it back when a topic is deleted (5M rows ≈ 9 GB written)
+#   BENCH_KAFKA_PORT              run a private broker on this port (state in
+#                                 ~/.cache/cdcql/bench-broker) instead of resetting the shared
+#                                 one on 9092, which other users of the machine may be using
 #   BENCH_OUT (~/.cache/cdcql/bench/<time>)  logs, results and the printed table
 # It installs nothing beyond scripts/services.sh (which brings Postgres with pgbench, kcat,
 # the broker, the registry and the Python clients) and uses /usr/bin/time (Debian `time`).
@@ -66,21 +71,31 @@ eval "$(scripts/services.sh up)"
 	say "installing Debian package time (for /usr/bin/time)"
 	apt-get install -y -qq time >&2 || die "need /usr/bin/time (Debian package time)"
 }
-if [ "$RESET_BROKER" = 1 ]; then
-	say "fresh broker (scripts/services.sh reset-broker)"
-	scripts/services.sh reset-broker
+PGROOT=$(dirname "$(psql_ -tAc 'SHOW data_directory')")
+broker_svc() { scripts/services.sh "$@"; }
+if [ -n "${BENCH_KAFKA_PORT:-}" ]; then
+	# services.sh with its own state dir and port: a second broker, the same Postgres.
+	broker_svc() {
+		KAFKA_PORT=$BENCH_KAFKA_PORT CDCQL_STATE=$HOME/.cache/cdcql/bench-broker CDCQL_PGROOT=$PGROOT \
+			scripts/services.sh "$@"
+	}
+	say "private broker on 127.0.0.1:$BENCH_KAFKA_PORT"
+	broker_svc up >/dev/null
+	export KAFKA_BROKERS=127.0.0.1:$BENCH_KAFKA_PORT
 fi
+fresh_broker() {
+	[ "$RESET_BROKER" = 1 ] || return 0
+	say "fresh broker on $KAFKA_BROKERS (services.sh reset-broker)"
+	broker_svc reset-broker 2>&1 | grep -v '^services: \(stopping\|wiping\|starting\)' >&2 || true
+}
 
 say "cargo build --release (the first one compiles DataFusion: 10+ minutes on 2 cores)"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cdcql-target}
-cargo build --release --bin cdcql --bench produce_baseline --message-format=json-render-diagnostics >"$OUT/build.json"
+cargo build --release --bin cdcql
+# (a2) is a crate of its own (see its Cargo.toml for why); same target dir, so rdkafka is shared.
+cargo build --release --manifest-path benches/produce_baseline/Cargo.toml
 CDCQL=$CARGO_TARGET_DIR/release/cdcql
-A2_BIN=$(python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "produce_baseline" and m.get("executable"):
-        print(m["executable"])' "$OUT/build.json")
+A2_BIN=$CARGO_TARGET_DIR/release/produce_baseline
 [ -x "$CDCQL" ] && [ -x "$A2_BIN" ] || die "release build did not produce cdcql and produce_baseline"
 
 # Postgres backends are children of the postmaster; pgcpu.py adds up their CPU per step.
@@ -96,6 +111,9 @@ cleanup() {
 		psql_ -c "DROP PUBLICATION $pub" >/dev/null 2>&1
 	done
 	kadmin drop "$KAFKA_BROKERS" "$RUN" "${SCHEMA_REGISTRY_URL:-}" >/dev/null 2>&1
+	if [ -n "${BENCH_KAFKA_PORT:-}" ] && [ -f "$HOME/.cache/cdcql/bench-broker/kafka/broker.pid" ]; then
+		kill "$(cat "$HOME/.cache/cdcql/bench-broker/kafka/broker.pid")" 2>/dev/null
+	fi
 }
 trap cleanup EXIT
 
@@ -179,12 +197,13 @@ fi
 if has_step b; then
 	topic=$RUN.b
 	say "(b) psql COPY (SELECT row_to_json(t) ...) | kcat -P -t $topic"
+	fresh_broker
 	kadmin create "$KAFKA_BROKERS" "$topic" 1
 	measure b bash -c "set -o pipefail; '$PG_BIN/psql' -X -q -v ON_ERROR_STOP=1 '$PG_URL' \
 		-c 'COPY (SELECT row_to_json(t) FROM bench.t t) TO STDOUT' | kcat -P -b '$KAFKA_BROKERS' -t '$topic'"
 	check_count "$topic" "$ROWS"
 	b_bytes=$(psql_ -tAc "SELECT sum(octet_length(row_to_json(t)::text)) FROM bench.t t")
-	record b "(b) psql row_to_json | kcat -P" "$ROWS" "$SECS" "$b_bytes" "$CPU_S" "$RSS_KB" "$PG_CPU" - - \
+	record b "(b) psql row_to_json → kcat -P" "$ROWS" "$SECS" "$b_bytes" "$CPU_S" "$RSS_KB" "$PG_CPU" - - \
 		"kcat defaults; CPU/RSS: psql+kcat"
 	kadmin drop "$KAFKA_BROKERS" "$topic"
 fi
@@ -213,7 +232,7 @@ if has_step c; then
 		PARALLEL_OK=1
 	else
 		PARALLEL_OK=0
-		say "the planner rejects \`parallelism\`; parallelism 2 is n/a: $(grep -m1 -o 'unknown option[^\n]*' "$OUT/probe.out" || head -1 "$OUT/probe.out")"
+		say "the planner rejects \`parallelism\`; parallelism 2 is n/a: $(grep -m1 -o 'unknown option.*' "$OUT/probe.out" || head -1 "$OUT/probe.out")"
 	fi
 	for variant in "AVRO DEBEZIUM dbz_avro Debezium+Avro" "JSON DEBEZIUM dbz_json Debezium+JSON" \
 		"AVRO NATIVE nat_avro Native+Avro"; do
@@ -232,6 +251,7 @@ if has_step c; then
 			fi
 			topic=$RUN.$id
 			pipeline_file "$OUT/$id.sql" "$topic" "$format" "$envelope" "$opts" bench.t
+			fresh_broker
 			say "$label → $topic"
 			measure "$id" "$CDCQL" apply "$OUT/$id.sql" --snapshot-only
 			done_line=$(grep -m1 'snapshot done' "$OUT/$id.err") || die "no 'snapshot done' line in $OUT/$id.err"
@@ -257,6 +277,8 @@ if has_step a2; then
 	size=${AVRO_MSG_SIZE:-325}
 	topic=$RUN.a2
 	say "(a2) $ROWS pre-encoded messages of $size bytes from memory → $topic"
+	fresh_broker
+	kadmin create "$KAFKA_BROKERS" "$topic" 1
 	measure a2 "$A2_BIN" --brokers "$KAFKA_BROKERS" --topic "$topic" --messages "$ROWS" --size "$size"
 	check_count "$topic" "$ROWS"
 	record a2 "(a2) broker ingest, pre-encoded (Rust)" "$ROWS" "$SECS" "$((ROWS * size))" "$CPU_S" "$RSS_KB" "$PG_CPU" - - \
@@ -269,6 +291,7 @@ fi
 # stream_run ID RATE: one cdcql streaming process, one pgbench run at RATE changes/s.
 stream_run() {
 	local id=$1 rate=$2 topic="$RUN.$1" slot="${RUN}_$1" file="$OUT/$1.sql" time_pid cdcql_pid i tx want got tps
+	fresh_broker
 	kadmin create "$KAFKA_BROKERS" "$topic" 1 message.timestamp.type=LogAppendTime
 	pipeline_file "$file" "$topic" "$STREAM_FORMAT" DEBEZIUM \
 		"snapshot = 'never', slot_name = '$slot', publication_name = '$slot'" bench.s

@@ -21,7 +21,9 @@ def admin(brokers):
 
 def create(brokers, topic, partitions, *configs):
     cfg = dict(c.split("=", 1) for c in configs)
-    fs = admin(brokers).create_topics(
+    # Keep the client referenced until the futures resolve: a collected client ends them.
+    a = admin(brokers)
+    fs = a.create_topics(
         [NewTopic(topic, num_partitions=int(partitions), replication_factor=1, config=cfg)],
         request_timeout=30,
     )
@@ -56,7 +58,8 @@ def drop(brokers, prefix, registry=None):
 
 def config(brokers, topic, name):
     res = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    for f in admin(brokers).describe_configs([res]).values():
+    a = admin(brokers)
+    for f in a.describe_configs([res]).values():
         entries = f.result(timeout=60)
         print(entries[name].value if name in entries else "")
 

@@ -1,59 +1,74 @@
 //! Benchmark (a2) of `scripts/bench.sh`: how fast the broker takes N pre-encoded messages of a
 //! given size, produced from memory with the same producer settings cdcql uses (acks=all,
 //! idempotence). This is the Kafka half of the physical limit: cdcql cannot beat it, whatever
-//! it does on the Postgres side.
+//! it does on the Postgres side. The topic must exist (bench.sh creates it).
 //!
 //! ```text
 //! produce_baseline --brokers 127.0.0.1:9092 --topic bench.a2 --messages 1000000 --size 325
 //! ```
 //!
 //! Prints one human line on stderr and one `RESULT key=value ...` line on stdout.
-//! Not a test (`test = false` in Cargo.toml): it only measures.
 
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use clap::Parser;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-#[derive(Debug, Parser)]
-#[command(about = "Produce N pre-encoded messages from memory and report messages/s")]
+const USAGE: &str = "usage: produce_baseline --topic T [--brokers B] [--messages N] [--size BYTES] \
+[--key-size BYTES] [-X name=value ...]";
+
 struct Args {
-    #[arg(long, default_value = "127.0.0.1:9092")]
     brokers: String,
-    #[arg(long)]
     topic: String,
-    #[arg(long, default_value_t = 1_000_000)]
     messages: u64,
     /// Bytes per message, key and value together (cdcql reports the same sum).
-    #[arg(long, default_value_t = 325)]
     size: usize,
     /// Bytes of the size that go to the key (an Avro-encoded bigint key is about 9).
-    #[arg(long, default_value_t = 9)]
     key_size: usize,
-    /// Partitions of the topic, when this program creates it.
-    #[arg(long, default_value_t = 1)]
-    partitions: i32,
-    /// Extra librdkafka settings, `name=value`, applied after the defaults.
-    #[arg(short = 'X', value_parser = parse_kv)]
+    /// Extra librdkafka settings, applied after the defaults.
     config: Vec<(String, String)>,
-    /// Accepted and ignored: `cargo bench` passes it.
-    #[arg(long, hide = true)]
-    bench: bool,
 }
 
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("expected name=value, got `{s}`"))
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        brokers: "127.0.0.1:9092".into(),
+        topic: String::new(),
+        messages: 1_000_000,
+        size: 325,
+        key_size: 9,
+        config: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        let number = |v: String| v.parse::<u64>().map_err(|_| format!("{flag}: not a number: {v}"));
+        match flag.as_str() {
+            "--brokers" => a.brokers = value()?,
+            "--topic" => a.topic = value()?,
+            "--messages" => a.messages = number(value()?)?,
+            "--size" => a.size = number(value()?)? as usize,
+            "--key-size" => a.key_size = number(value()?)? as usize,
+            "-X" => {
+                let kv = value()?;
+                let (k, v) = kv.split_once('=').ok_or(format!("-X expects name=value, got {kv}"))?;
+                a.config.push((k.into(), v.into()));
+            }
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+    }
+    if a.topic.is_empty() {
+        return Err("--topic is required".into());
+    }
+    if a.key_size > a.size {
+        return Err(format!("--key-size {} is larger than --size {}", a.key_size, a.size));
+    }
+    Ok(a)
 }
 
 #[derive(Default)]
@@ -101,12 +116,7 @@ fn pool(count: usize, len: usize, seed: u64) -> Vec<Vec<u8>> {
         .collect()
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<()> {
-    let args = Args::parse();
-    if args.key_size > args.size {
-        bail!("--key-size {} is larger than --size {}", args.key_size, args.size);
-    }
+fn run(args: &Args) -> Result<(), String> {
     let mut config = ClientConfig::new();
     // The same settings as cdcql's sink (src/sink/kafka.rs), so the comparison is fair.
     config
@@ -121,24 +131,12 @@ async fn main() -> Result<()> {
     for (k, v) in &args.config {
         config.set(k, v);
     }
-
-    let admin: AdminClient<DefaultClientContext> =
-        config.create().context("creating the admin client")?;
-    let topic = NewTopic::new(&args.topic, args.partitions, TopicReplication::Fixed(-1));
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    for r in admin.create_topics([&topic], &opts).await? {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, code)) => bail!("creating topic {t}: {code}"),
-        }
-    }
-
     const POOL: usize = 4096;
     let keys = pool(POOL, args.key_size, 0x9e37_79b9_7f4a_7c15);
     let values = pool(POOL, args.size - args.key_size, 0xd1b5_4a32_d192_ed03);
     let producer: ThreadedProducer<Deliveries> = config
         .create_with_context(Deliveries::default())
-        .context("creating the producer")?;
+        .map_err(|e| format!("creating the producer: {e}"))?;
 
     let started = Instant::now();
     for i in 0..args.messages {
@@ -153,29 +151,24 @@ async fn main() -> Result<()> {
                     record = r;
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err((e, _)) => bail!("producing message {i}: {e}"),
+                Err((e, _)) => return Err(format!("producing message {i}: {e}")),
             }
         }
     }
     producer
         .flush(Duration::from_secs(600))
-        .context("flushing the producer")?;
+        .map_err(|e| format!("flushing the producer: {e}"))?;
     let secs = started.elapsed().as_secs_f64().max(1e-9);
 
     let ctx = producer.context();
     let failed = ctx.failed.load(Ordering::Relaxed);
     if failed > 0 {
-        let first = ctx
-            .first_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .unwrap_or_default();
-        bail!("{failed} message(s) failed; first error: {first}");
+        let first = ctx.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        return Err(format!("{failed} message(s) failed; first error: {}", first.unwrap_or_default()));
     }
     let ok = ctx.ok.load(Ordering::Relaxed);
     if ok != args.messages {
-        bail!("only {ok} of {} messages acknowledged", args.messages);
+        return Err(format!("only {ok} of {} messages acknowledged", args.messages));
     }
     let bytes = args.messages as f64 * args.size as f64;
     eprintln!(
@@ -193,4 +186,17 @@ async fn main() -> Result<()> {
         bytes / secs / 1e6
     );
     Ok(())
+}
+
+fn main() -> ExitCode {
+    let result = parse_args()
+        .map_err(|e| format!("{e}\n{USAGE}"))
+        .and_then(|a| run(&a));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("produce_baseline: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
