@@ -20,7 +20,8 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-const USAGE: &str = "usage: produce_baseline --topic T [--brokers B] [--messages N] [--size BYTES] \
+const USAGE: &str =
+    "usage: produce_baseline --topic T [--brokers B] [--messages N] [--size BYTES] \
 [--key-size BYTES] [-X name=value ...]";
 
 struct Args {
@@ -47,7 +48,10 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        let number = |v: String| v.parse::<u64>().map_err(|_| format!("{flag}: not a number: {v}"));
+        let number = |v: String| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
         match flag.as_str() {
             "--brokers" => a.brokers = value()?,
             "--topic" => a.topic = value()?,
@@ -56,7 +60,9 @@ fn parse_args() -> Result<Args, String> {
             "--key-size" => a.key_size = number(value()?)? as usize,
             "-X" => {
                 let kv = value()?;
-                let (k, v) = kv.split_once('=').ok_or(format!("-X expects name=value, got {kv}"))?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or(format!("-X expects name=value, got {kv}"))?;
                 a.config.push((k.into(), v.into()));
             }
             _ => return Err(format!("unknown argument {flag}")),
@@ -66,7 +72,10 @@ fn parse_args() -> Result<Args, String> {
         return Err("--topic is required".into());
     }
     if a.key_size > a.size {
-        return Err(format!("--key-size {} is larger than --size {}", a.key_size, a.size));
+        return Err(format!(
+            "--key-size {} is larger than --size {}",
+            a.key_size, a.size
+        ));
     }
     Ok(a)
 }
@@ -163,12 +172,22 @@ fn run(args: &Args) -> Result<(), String> {
     let ctx = producer.context();
     let failed = ctx.failed.load(Ordering::Relaxed);
     if failed > 0 {
-        let first = ctx.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        return Err(format!("{failed} message(s) failed; first error: {}", first.unwrap_or_default()));
+        let first = ctx
+            .first_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        return Err(format!(
+            "{failed} message(s) failed; first error: {}",
+            first.unwrap_or_default()
+        ));
     }
     let ok = ctx.ok.load(Ordering::Relaxed);
     if ok != args.messages {
-        return Err(format!("only {ok} of {} messages acknowledged", args.messages));
+        return Err(format!(
+            "only {ok} of {} messages acknowledged",
+            args.messages
+        ));
     }
     let bytes = args.messages as f64 * args.size as f64;
     eprintln!(
