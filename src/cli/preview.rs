@@ -130,6 +130,7 @@ pub async fn preview(plan: &PipelinePlan, opts: &PreviewOptions) -> Result<Strin
                 },
                 snapshot_marks: Some(marks),
                 lsns: None,
+                txns: None,
             }
         });
         describe_table(&mut out, plan, t, change.as_ref(), now_ns, &partitions)?;

@@ -117,6 +117,8 @@ pub struct TableChanges {
     placeholder: Vec<u8>,
     ops: Vec<Op>,
     lsns: Vec<u64>,
+    /// Source transactions ended since the last hand-over: (rows so far, its position).
+    ended: Vec<(usize, SourcePosition)>,
     before: Vec<ColumnDecoder>,
     before_valid: Vec<bool>,
     any_before: bool,
@@ -156,6 +158,7 @@ impl TableChanges {
             placeholder: placeholder.as_bytes().to_vec(),
             ops: Vec::with_capacity(capacity),
             lsns: Vec::with_capacity(capacity),
+            ended: Vec::new(),
             before_valid: Vec::with_capacity(capacity),
             any_before: false,
             capacity,
@@ -172,6 +175,19 @@ impl TableChanges {
 
     pub fn is_full(&self) -> bool {
         self.ops.len() >= self.capacity
+    }
+
+    /// The source transaction at `position` has ended: its rows are complete.
+    pub fn end_txn(&mut self, position: &SourcePosition) {
+        let done = self.ended.last().map_or(0, |(end, _)| *end);
+        if self.ops.len() > done {
+            self.ended.push((self.ops.len(), position.clone()));
+        }
+    }
+
+    /// Rows belonging to ended source transactions (the rest belong to the open one).
+    pub fn complete_rows(&self) -> usize {
+        self.ended.last().map_or(0, |(end, _)| *end)
     }
 
     pub fn insert(&mut self, new: &Tuple, lsn: u64) -> Result<(), SourceError> {
@@ -269,9 +285,30 @@ impl TableChanges {
         }
     }
 
-    /// Hand over what has been gathered (input-schema images; the query runs later).
+    /// Hand over what has been gathered (input-schema images; the query runs later). Rows
+    /// of the still open transaction, if any, are at `position`.
     pub fn take(&mut self, position: SourcePosition) -> Result<ChangeBatch, SourceError> {
         let n = self.ops.len();
+        let mut ended = std::mem::take(&mut self.ended);
+        let position = match ended.last() {
+            Some((end, p)) if *end >= n => p.clone(),
+            _ => {
+                ended.push((n, position.clone()));
+                position
+            }
+        };
+        let txns = (ended.len() > 1).then(|| {
+            let mut row_txn = Vec::with_capacity(n);
+            let mut start = 0;
+            for (k, (end, _)) in ended.iter().enumerate() {
+                row_txn.extend(std::iter::repeat_n(k as u32, end - start));
+                start = *end;
+            }
+            crate::envelope::TxnRows {
+                positions: ended.into_iter().map(|(_, p)| p).collect(),
+                row_txn,
+            }
+        });
         let finish = |decoders: &mut Vec<ColumnDecoder>| -> Vec<ArrayRef> {
             decoders.iter_mut().map(|d| d.finish()).collect()
         };
@@ -310,6 +347,7 @@ impl TableChanges {
             position,
             snapshot_marks: None,
             lsns: Some(std::mem::take(&mut self.lsns)),
+            txns,
         };
         self.any_before = false;
         Ok(batch)

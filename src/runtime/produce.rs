@@ -759,5 +759,6 @@ fn snapshot_change(at: &SnapshotAt<'_>, batch: RecordBatch, w: &mut TableWork) -
         }),
         snapshot_marks: Some(marks),
         lsns: None,
+        txns: None,
     }
 }
