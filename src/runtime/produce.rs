@@ -37,7 +37,10 @@ pub(crate) enum Work {
         last: bool,
     },
     /// Streamed changes, before the query.
-    Changes { table: usize, batch: ChangeBatch },
+    Changes {
+        table: usize,
+        batch: Box<ChangeBatch>,
+    },
     /// A source transaction ended here (or the server reported an idle position): once its
     /// messages are in Kafka, the position may be acknowledged.
     Commit { lsn: u64 },
@@ -603,7 +606,7 @@ pub(crate) fn run_worker(
                         w.settle()?;
                     }
                 }
-                let change = work[table].transform.changes(batch)?;
+                let change = work[table].transform.changes(*batch)?;
                 if !change.is_empty() {
                     w.before_send()?;
                     out.emit(

@@ -808,7 +808,11 @@ impl Stream {
         ended.sort_by_key(|(i, b)| (first_lsn(b), *i));
         open_rows.sort_by_key(|(i, b)| (first_lsn(b), *i));
         for (table, batch) in ended {
-            self.send(Work::Changes { table, batch }).await?;
+            self.send(Work::Changes {
+                table,
+                batch: Box::new(batch),
+            })
+            .await?;
         }
         if let Some(lsn) = self.pending_commit.take() {
             self.send(Work::Commit { lsn }).await?;
@@ -816,7 +820,11 @@ impl Stream {
         self.pending_since = None;
         if open {
             for (table, batch) in open_rows {
-                self.send(Work::Changes { table, batch }).await?;
+                self.send(Work::Changes {
+                    table,
+                    batch: Box::new(batch),
+                })
+                .await?;
             }
         }
         Ok(())
