@@ -126,6 +126,7 @@ pub(crate) enum ProgressUpdate {
     SnapshotStarted {
         lsn: u64,
         chunks: std::collections::BTreeMap<String, super::offsets::TableChunks>,
+        xids: Option<String>,
     },
     SnapshotDone,
 }
@@ -622,9 +623,10 @@ pub(crate) fn run_worker(
             Work::Commit { lsn } => w.unit_done(Some(lsn), false)?,
             Work::Checkpoint { update, reply } => {
                 match update {
-                    ProgressUpdate::SnapshotStarted { lsn, chunks } => {
+                    ProgressUpdate::SnapshotStarted { lsn, chunks, xids } => {
                         w.progress.snapshot_lsn = Some(lsn);
                         w.progress.chunks = chunks;
+                        w.progress.snapshot_xids = xids;
                     }
                     ProgressUpdate::SnapshotDone => {
                         w.progress.snapshot_done = true;

@@ -187,8 +187,11 @@ impl KafkaSink {
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "10")
             .set("batch.num.messages", "10000")
+            // The queue bounds memory: once it is full, `send` waits. 64 MiB keeps several
+            // full batches per partition in flight, and keeps peak RSS independent of the
+            // table's size.
             .set("queue.buffering.max.messages", "200000")
-            .set("queue.buffering.max.kbytes", "262144");
+            .set("queue.buffering.max.kbytes", "65536");
         if let Some(id) = transactional_id {
             config
                 .set("transactional.id", id)
