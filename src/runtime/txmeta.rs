@@ -354,16 +354,17 @@ mod tests {
                 end_lsn: 790,
             },
         ]);
-        let summary: Vec<(&str, i64, Vec<(String, i64)>)> = ends
-            .iter()
-            .map(|e| (e.id.as_str(), e.ts_ms, e.collections.clone().unwrap()))
-            .collect();
+        let end = |id: &str, ts_ms: i64, count: i64| TxnRecord {
+            id: id.into(),
+            ts_ms,
+            collections: Some(vec![("s.a".into(), count)]),
+        };
         assert_eq!(
-            summary,
+            ends,
             [
-                ("5:590", 5_007, vec![("s.a".to_string(), 2)]),
-                ("6:690", 6_007, vec![("s.a".to_string(), 1)]),
-                ("7:790", 7_007, vec![("s.a".to_string(), 2)]),
+                end("5:590", 5_007, 2),
+                end("6:690", 6_007, 1),
+                end("7:790", 7_007, 2)
             ]
         );
         assert!(c.open.is_empty());

@@ -147,7 +147,7 @@ class Workload:
             start = self.next_id + 1
             self.next_id += n
             cur.execute(
-                f'INSERT INTO "{self.s}".a SELECT g, CASE WHEN g % 5 = 0 THEN \'skip\' ELSE \'x\' END, 0 '
+                f'INSERT INTO "{self.s}".a SELECT g, CASE WHEN g %% 5 = 0 THEN \'skip\' ELSE \'x\' END, 0 '
                 f'FROM generate_series(%s, %s) g', (start, start + n - 1))
             kept = 0
             for g in range(start, start + n):
