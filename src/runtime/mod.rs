@@ -129,7 +129,7 @@ async fn snapshot_only(
         last_commit_lsn: None,
         begin_lsn: None,
     };
-    let (_, chunks) = chunks::plan_chunks(&client, plan, &Default::default()).await?;
+    let (_, chunks) = chunks::plan_chunks(&client, plan, &Default::default(), None).await?;
     let (tx, rx) = mpsc::channel::<Work>(4);
     shared.set_phase(Phase::Snapshot);
     estimate_rows(&client, plan, shared).await;

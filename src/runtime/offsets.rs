@@ -31,6 +31,10 @@ pub struct Progress {
     /// unfinished chunk with the same boundaries.
     #[serde(default)]
     pub chunks: BTreeMap<String, TableChunks>,
+    /// The first snapshot attempt's `pg_current_snapshot()`: a resumed attempt reads tables
+    /// without a key as that snapshot saw them (see `chunks`).
+    #[serde(default)]
+    pub snapshot_xids: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

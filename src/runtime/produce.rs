@@ -130,6 +130,7 @@ pub(crate) enum ProgressUpdate {
     SnapshotStarted {
         lsn: u64,
         chunks: std::collections::BTreeMap<String, super::offsets::TableChunks>,
+        xids: Option<String>,
     },
     SnapshotDone,
 }
@@ -643,9 +644,10 @@ pub(crate) fn run_worker(
             }
             Work::Checkpoint { update, reply } => {
                 match update {
-                    ProgressUpdate::SnapshotStarted { lsn, chunks } => {
+                    ProgressUpdate::SnapshotStarted { lsn, chunks, xids } => {
                         w.progress.snapshot_lsn = Some(lsn);
                         w.progress.chunks = chunks;
+                        w.progress.snapshot_xids = xids;
                     }
                     ProgressUpdate::SnapshotDone => {
                         w.progress.snapshot_done = true;

@@ -260,6 +260,12 @@ async fn run_inner(
             .as_ref()
             .and_then(|c| c.snapshot_name.clone());
         let point = snapshot::begin(&coordinator, exported.as_deref()).await?;
+        // What the first attempt saw; a resumed one keeps the first attempt's.
+        let xids = if resume {
+            progress.snapshot_xids.clone()
+        } else {
+            Some(point.xids.clone())
+        };
         let name = match exported {
             Some(n) => n,
             None => snapshot::export(&coordinator).await?,
@@ -270,11 +276,11 @@ async fn run_inner(
             .map(|c| c.consistent_point)
             .or(progress.snapshot_lsn)
             .unwrap_or(point.lsn);
-        Some((coordinator, point, lsn, name))
+        Some((coordinator, point, lsn, name, xids))
     } else {
         None
     };
-    let position = snap.as_ref().map(|(_, point, lsn, _)| SourcePosition {
+    let position = snap.as_ref().map(|(_, point, lsn, _, _)| SourcePosition {
         ts_us: point.ts_us,
         tx_id: Some(point.tx_id),
         lsn: Some(*lsn),
@@ -306,7 +312,7 @@ async fn run_inner(
     }));
 
     let mut snapshot_rows = 0;
-    if let Some((coordinator, _, lsn, name)) = snap {
+    if let Some((coordinator, _, lsn, name, xids)) = snap {
         shared.set_phase(Phase::Snapshot);
         estimate_rows(&coordinator, plan, &shared).await;
         let previous = if resume {
@@ -314,7 +320,9 @@ async fn run_inner(
         } else {
             Default::default()
         };
-        let (record, todo) = chunks::plan_chunks(&coordinator, plan, &previous).await?;
+        let first_attempt = if resume { xids.as_deref() } else { None };
+        let (record, todo) =
+            chunks::plan_chunks(&coordinator, plan, &previous, first_attempt).await?;
         if resume {
             tracing::warn!(
                 pipeline = %plan.name,
@@ -325,6 +333,7 @@ async fn run_inner(
         let started = ProgressUpdate::SnapshotStarted {
             lsn,
             chunks: record,
+            xids,
         };
         if let Err(e) = checkpoint(&tx, started).await {
             return Err(worker_error(worker.take(), e).await);
