@@ -108,6 +108,7 @@ fn reference_insert(plan: &PipelinePlan, env: &DebeziumTable) -> Records {
             tx_id: Some(555),
             lsn: Some(24_023_128),
             last_commit_lsn: Some(24_023_119),
+            begin_lsn: None,
         },
         snapshot_marks: None,
         lsns: None,
@@ -252,6 +253,7 @@ fn a_delete_is_followed_by_a_tombstone_without_bytes() {
             tx_id: None,
             lsn: None,
             last_commit_lsn: None,
+            begin_lsn: None,
         },
         snapshot_marks: None,
         lsns: None,
@@ -282,6 +284,7 @@ fn varied_changes(plan: &PipelinePlan) -> Vec<ChangeBatch> {
         tx_id: tx,
         lsn,
         last_commit_lsn: lsn.map(|l| l - 9),
+        begin_lsn: None,
     };
     let rows = |ids: &[i32]| {
         let amounts: Vec<Option<i128>> = ids
@@ -529,6 +532,7 @@ fn value_encoding_throughput() {
             tx_id: Some(555),
             lsn: Some(24_023_128),
             last_commit_lsn: Some(24_023_119),
+            begin_lsn: None,
         },
         snapshot_marks: None,
         lsns: None,

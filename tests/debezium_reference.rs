@@ -84,6 +84,7 @@ fn insert_event_matches_debezium_bytes() {
             tx_id: Some(555),
             lsn: Some(24_023_128),
             last_commit_lsn: Some(24_023_119),
+            begin_lsn: None,
         },
         snapshot_marks: None,
         before_valid: None,
@@ -145,6 +146,7 @@ fn delete_is_followed_by_a_tombstone_with_the_same_key() {
             tx_id: None,
             lsn: None,
             last_commit_lsn: None,
+            begin_lsn: None,
         },
         snapshot_marks: None,
         before_valid: None,
@@ -200,6 +202,7 @@ fn rows_of_several_transactions_carry_their_own_source() {
         tx_id: Some(tx),
         lsn: None,
         last_commit_lsn: last,
+        begin_lsn: None,
     };
     let change = ChangeBatch {
         ops: vec![Op::Create, Op::Create, Op::Create],

@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::envelope::TableEnvelope;
+use crate::connect::Schema;
+use crate::envelope::{transaction, TableEnvelope};
 use crate::plan::{redact_url, Encoding, Envelope, PipelinePlan};
 
 pub fn explain(p: &PipelinePlan) -> String {
@@ -46,9 +47,13 @@ pub fn explain(p: &PipelinePlan) -> String {
     let _ = writeln!(out, "  format:   {format}");
     let envelope = match &p.envelope {
         Envelope::Debezium(opts) => format!(
-            "DEBEZIUM (server name `{}`, tombstones {})",
+            "DEBEZIUM (server name `{}`, tombstones {}{})",
             opts.server_name,
-            if opts.tombstones { "on" } else { "off" }
+            if opts.tombstones { "on" } else { "off" },
+            opts.transaction_topic
+                .as_deref()
+                .map(|t| format!(", transaction metadata → topic {t}"))
+                .unwrap_or_default()
         ),
         Envelope::Native(opts) => format!(
             "NATIVE (row + __op/__version/__source_ts_ms/__deleted, deleted_marker {})",
@@ -131,34 +136,55 @@ pub fn explain(p: &PipelinePlan) -> String {
                 let _ = writeln!(out, "    value schema: {}", s.value.to_connect_json());
             }
         }
-        if let Encoding::Avro(opts) = &p.encoding {
-            let parts = [
-                ("key", s.key.as_ref(), true),
-                ("value", Some(&s.value), false),
-            ];
-            for (what, schema, is_key) in parts {
-                let Some(schema) = schema else { continue };
-                match crate::encode::avro::AvroSchema::from_connect(schema) {
-                    Ok(avro) => {
-                        let subject = crate::registry::subject_name(
-                            opts.subject_strategy,
-                            &t.topic,
-                            is_key,
-                            avro.full_name()
-                                .or(schema.name.as_deref())
-                                .unwrap_or_default(),
-                        );
-                        let _ = writeln!(out, "    avro {what}: subject {subject}");
-                        let _ = writeln!(out, "      {}", avro.canonical());
-                    }
-                    Err(e) => {
-                        let _ = writeln!(out, "    avro {what}: cannot be written in Avro: {e}");
-                    }
-                }
-            }
+        explain_avro(&mut out, p, &t.topic, s.key.as_ref(), &s.value);
+    }
+    if let Envelope::Debezium(opts) = &p.envelope {
+        if let Some(topic) = &opts.transaction_topic {
+            let (key, value) = (transaction::key_schema(), transaction::value_schema());
+            let _ = writeln!(
+                out,
+                "  TRANSACTIONS → topic {topic} (BEGIN and END records)"
+            );
+            let _ = writeln!(out, "    key schema:   {}", key.to_connect_json());
+            let _ = writeln!(out, "    value schema: {}", value.to_connect_json());
+            explain_avro(&mut out, p, topic, Some(&key), &value);
         }
     }
     out
+}
+
+/// For Avro pipelines: a topic's Avro schemas and the subjects they are registered under.
+fn explain_avro(
+    out: &mut String,
+    p: &PipelinePlan,
+    topic: &str,
+    key: Option<&Schema>,
+    value: &Schema,
+) {
+    let Encoding::Avro(opts) = &p.encoding else {
+        return;
+    };
+    let parts = [("key", key, true), ("value", Some(value), false)];
+    for (what, schema, is_key) in parts {
+        let Some(schema) = schema else { continue };
+        match crate::encode::avro::AvroSchema::from_connect(schema) {
+            Ok(avro) => {
+                let subject = crate::registry::subject_name(
+                    opts.subject_strategy,
+                    topic,
+                    is_key,
+                    avro.full_name()
+                        .or(schema.name.as_deref())
+                        .unwrap_or_default(),
+                );
+                let _ = writeln!(out, "    avro {what}: subject {subject}");
+                let _ = writeln!(out, "      {}", avro.canonical());
+            }
+            Err(e) => {
+                let _ = writeln!(out, "    avro {what}: cannot be written in Avro: {e}");
+            }
+        }
+    }
 }
 
 /// librdkafka options whose values are credentials or key material.

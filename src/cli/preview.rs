@@ -127,6 +127,7 @@ pub async fn preview(plan: &PipelinePlan, opts: &PreviewOptions) -> Result<Strin
                     tx_id: Some(point.tx_id),
                     lsn: Some(point.lsn),
                     last_commit_lsn: None,
+                    begin_lsn: None,
                 },
                 snapshot_marks: Some(marks),
                 lsns: None,

@@ -10,7 +10,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, Int64Array, RecordBatch, StringArray, StringBuilder, StructArray,
 };
 use datafusion::arrow::compute::take;
-use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Fields};
+use datafusion::arrow::datatypes::{Field as ArrowField, Fields};
 
 use super::columns::{column_schema, connect_array};
 pub use super::EnvelopeError;
@@ -53,17 +53,6 @@ fn source_schema() -> Schema {
         Field::new("origin_lsn", s(ConnectType::Int64).optional(true)),
     ]))
     .named("io.debezium.connector.postgresql.Source")
-    .version(1)
-}
-
-fn transaction_schema() -> Schema {
-    Schema::new(ConnectType::Struct(vec![
-        Field::new("id", Schema::new(ConnectType::String)),
-        Field::new("total_order", Schema::new(ConnectType::Int64)),
-        Field::new("data_collection_order", Schema::new(ConnectType::Int64)),
-    ]))
-    .optional(true)
-    .named("event.block")
     .version(1)
 }
 
@@ -114,7 +103,7 @@ impl DebeziumTable {
             Field::new("before", row.clone()),
             Field::new("after", row),
             Field::new("source", source_schema()),
-            Field::new("transaction", transaction_schema()),
+            Field::new("transaction", super::transaction::block_schema()),
             Field::new("op", Schema::new(ConnectType::String)),
             Field::new("ts_ms", Schema::new(ConnectType::Int64).optional(true)),
             Field::new("ts_us", Schema::new(ConnectType::Int64).optional(true)),
@@ -148,6 +137,17 @@ impl DebeziumTable {
 
     /// Convert one change batch. `now_ns` is the processing time (Debezium's top-level ts).
     pub fn records(&self, batch: &ChangeBatch, now_ns: i64) -> Result<Records, EnvelopeError> {
+        self.records_in(batch, now_ns, None)
+    }
+
+    /// [`Self::records`] with each event's `transaction` block (one row per change), when
+    /// the pipeline provides transaction metadata; `None` leaves the block null.
+    pub fn records_in(
+        &self,
+        batch: &ChangeBatch,
+        now_ns: i64,
+        transaction: Option<&StructArray>,
+    ) -> Result<Records, EnvelopeError> {
         let n = batch.len();
         let row = |rb: &Option<RecordBatch>| -> Result<Option<StructArray>, EnvelopeError> {
             rb.as_ref().map(|rb| self.row_struct(rb)).transpose()
@@ -218,14 +218,20 @@ impl DebeziumTable {
         let op = StringArray::from_iter_values(batch.ops.iter().map(|o| o.code()));
         let now_ms = now_ns.div_euclid(1_000_000);
         let now_us = now_ns.div_euclid(1_000);
-        let transaction = StructArray::new_null(
-            Fields::from(vec![
-                ArrowField::new("id", DataType::Utf8, false),
-                ArrowField::new("total_order", DataType::Int64, false),
-                ArrowField::new("data_collection_order", DataType::Int64, false),
-            ]),
-            n,
-        );
+        let transaction = match transaction {
+            Some(t) if t.len() == n => t.clone(),
+            Some(t) => {
+                return Err(EnvelopeError::Value {
+                    column: "transaction".into(),
+                    message: format!(
+                        "{} transaction blocks for {n} changes; this is a bug in cdcql, \
+                         please report it",
+                        t.len()
+                    ),
+                })
+            }
+            None => super::transaction::null_block(n),
+        };
         let columns: Vec<(&str, ArrayRef)> = vec![
             ("before", Arc::new(before)),
             ("after", Arc::new(after)),

@@ -5,6 +5,7 @@
 pub mod columns;
 pub mod debezium;
 pub mod native;
+pub mod transaction;
 
 use datafusion::arrow::array::{RecordBatch, StructArray};
 use datafusion::arrow::error::ArrowError;
@@ -78,6 +79,9 @@ pub struct SourcePosition {
     pub tx_id: Option<i64>,
     pub lsn: Option<u64>,
     pub last_commit_lsn: Option<u64>,
+    /// Streamed changes: where the server began sending the transaction (its BEGIN message;
+    /// Debezium's transaction metadata names BEGIN by it).
+    pub begin_lsn: Option<u64>,
 }
 
 /// Rows of one table that changed the same way-ish: one op per row, the row images in
@@ -239,8 +243,19 @@ impl TableEnvelope {
 
     /// `now_ns` is the processing time, which only the Debezium envelope records.
     pub fn records(&self, batch: &ChangeBatch, now_ns: i64) -> Result<Records, EnvelopeError> {
+        self.records_in(batch, now_ns, None)
+    }
+
+    /// With the changes' `transaction` blocks (`transaction::block`), which only the Debezium
+    /// envelope has.
+    pub fn records_in(
+        &self,
+        batch: &ChangeBatch,
+        now_ns: i64,
+        transaction: Option<&StructArray>,
+    ) -> Result<Records, EnvelopeError> {
         match self {
-            TableEnvelope::Debezium(e) => e.records(batch, now_ns),
+            TableEnvelope::Debezium(e) => e.records_in(batch, now_ns, transaction),
             TableEnvelope::Native(e) => e.records(batch),
         }
     }

@@ -147,6 +147,9 @@ pub struct DebeziumOptions {
     pub server_name: String,
     /// Emit a null-value record after each delete (`tombstones.on.delete`).
     pub tombstones: bool,
+    /// Debezium's `provide.transaction.metadata`: streamed events carry their transaction
+    /// block, and each source transaction's BEGIN and END records go to this topic.
+    pub transaction_topic: Option<String>,
 }
 
 /// How key and value are written as bytes.
@@ -362,6 +365,8 @@ pub const PIPELINE_OPTIONS: &[&str] = &[
     "cleanup_policy",
     "snapshot",
     "topic_prefix",
+    "transaction_metadata",
+    "transaction_topic",
 ];
 
 /// Plan every pipeline of a file. Connections must be defined in the same file, before or
@@ -582,6 +587,7 @@ fn plan_pipeline(
             }));
         }
     }
+    let transaction_topic = plan_transaction_topic(file, &opts, envelope_is_native)?;
     let types = plan_type_options(&opts)?;
 
     let snapshot = match opts
@@ -602,6 +608,9 @@ fn plan_pipeline(
         None => template.prefix(&catalog.database, &p.name.value),
     };
     let replication = plan_replication(file, p, &opts, &server_name)?;
+    // Debezium's default: `topic.transaction` under the topic prefix.
+    let transaction_topic =
+        transaction_topic.map(|t| t.unwrap_or_else(|| format!("{server_name}.transaction")));
     let delivery = DeliverySettings {
         transactional: opts.bool("transactional")?.unwrap_or(false),
         transactional_id: opts
@@ -702,6 +711,7 @@ fn plan_pipeline(
             EnvelopeKind::Debezium => Envelope::Debezium(DebeziumOptions {
                 server_name,
                 tombstones: opts.bool("tombstones")?.unwrap_or(true),
+                transaction_topic,
             }),
             EnvelopeKind::Native => Envelope::Native(NativeOptions {
                 deleted_marker: opts.bool("deleted_marker")?.unwrap_or(false),
@@ -785,6 +795,42 @@ fn plan_encoding(
             }))
         }
     }
+}
+
+/// `transaction_metadata` / `transaction_topic`: `Some(topic)` when on, the topic `None` for
+/// Debezium's default name (`<topic prefix>.transaction`).
+fn plan_transaction_topic(
+    file: &SourceFile,
+    opts: &OptionReader<'_>,
+    envelope_is_native: bool,
+) -> Result<Option<Option<String>>, PlanError> {
+    let on = opts.bool("transaction_metadata")?;
+    if envelope_is_native {
+        for key in ["transaction_metadata", "transaction_topic"] {
+            if let Some(item) = opts.item(key) {
+                return Err(PlanError::new(
+                    file,
+                    format!("option `{key}` does not apply to this envelope"),
+                    item.key_span,
+                    "not used by this pipeline",
+                )
+                .with_help(
+                    "transaction metadata is part of Debezium's envelope: use ENVELOPE DEBEZIUM",
+                ));
+            }
+        }
+    }
+    let topic = opts.string("transaction_topic")?;
+    if let (Some((_, item)), false) = (&topic, on == Some(true)) {
+        return Err(PlanError::new(
+            file,
+            "option `transaction_topic` needs `transaction_metadata = true`",
+            item.key_span,
+            "no transaction records are written without it",
+        )
+        .with_help("add `transaction_metadata = true` to the pipeline's WITH (...)"));
+    }
+    Ok((on == Some(true)).then(|| topic.map(|(t, _)| t)))
 }
 
 fn plan_replication(

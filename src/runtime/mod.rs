@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod offsets;
 mod produce;
 mod stream;
+mod txmeta;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -126,6 +127,7 @@ async fn snapshot_only(
         tx_id: Some(point.tx_id),
         lsn: Some(point.lsn),
         last_commit_lsn: None,
+        begin_lsn: None,
     };
     let (_, chunks) = chunks::plan_chunks(&client, plan, &Default::default(), None).await?;
     let (tx, rx) = mpsc::channel::<Work>(4);
@@ -143,6 +145,7 @@ async fn snapshot_only(
                 snapshot_position: Some(position),
                 progress: None,
                 heartbeats: None,
+                transactions: None,
             },
             rx,
             sink,

@@ -7,11 +7,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::array::{Array, RecordBatch, StructArray};
 use tokio::sync::{mpsc, oneshot};
 
 use super::metrics::Metrics;
 use super::offsets::Progress;
+use super::txmeta::{TransactionTopic, TxnEnd};
 use super::{now_ns, RuntimeError, TableReport};
 use crate::connect::{ConnectType, Field, Schema};
 use crate::encode::{EncodedColumn, Encoder};
@@ -44,6 +45,9 @@ pub(crate) enum Work {
     /// A source transaction ended here (or the server reported an idle position): once its
     /// messages are in Kafka, the position may be acknowledged.
     Commit { lsn: u64 },
+    /// Source transactions that ended, in commit order, sent after their last rows and before
+    /// their `Commit` (only when the pipeline provides transaction metadata).
+    TxnsEnded(Vec<TxnEnd>),
     /// Replace the progress record's snapshot fields and write it once everything before it
     /// is in Kafka; the reply says it is queued (at-least-once) or committed (transactional).
     Checkpoint {
@@ -196,7 +200,7 @@ impl TableWork {
     }
 }
 
-async fn register(
+pub(super) async fn register(
     registry: &RegistryClient,
     opts: &AvroOptions,
     topic: &str,
@@ -472,6 +476,8 @@ pub(crate) struct WorkerStart {
     /// The progress record to maintain; `None` writes none (snapshot-only runs).
     pub progress: Option<Progress>,
     pub heartbeats: Option<Heartbeats>,
+    /// Debezium's transaction metadata, when the pipeline provides it.
+    pub transactions: Option<TransactionTopic>,
 }
 
 pub(crate) fn run_worker(
@@ -486,6 +492,7 @@ pub(crate) fn run_worker(
         snapshot_position,
         progress,
         heartbeats,
+        mut transactions,
     } = start;
     let mut reports: Vec<TableReport> = plan
         .tables
@@ -610,9 +617,14 @@ pub(crate) fn run_worker(
                 let change = work[table].transform.changes(*batch)?;
                 if !change.is_empty() {
                     w.before_send()?;
+                    let block = match transactions.as_mut() {
+                        Some(t) => Some(t.number(table, &change, &mut w.sink)?),
+                        None => None,
+                    };
                     out.emit(
                         &mut work[table],
                         &change,
+                        block.as_ref(),
                         &mut w.sink,
                         &shared,
                         &mut reports[table],
@@ -621,6 +633,15 @@ pub(crate) fn run_worker(
                 }
             }
             Work::Commit { lsn } => w.unit_done(Some(lsn), false)?,
+            Work::TxnsEnded(ended) => {
+                if let Some(t) = transactions.as_mut() {
+                    let ends = t.counter.end(&ended);
+                    if !ends.is_empty() {
+                        w.before_send()?;
+                        t.send(&ends, &mut w.sink)?;
+                    }
+                }
+            }
             Work::Checkpoint { update, reply } => {
                 match update {
                     ProgressUpdate::SnapshotStarted { lsn, chunks, xids } => {
@@ -674,11 +695,12 @@ impl Output {
         &mut self,
         w: &mut TableWork,
         change: &ChangeBatch,
+        transaction: Option<&StructArray>,
         sink: &mut KafkaSink,
         shared: &Metrics,
         report: &mut TableReport,
     ) -> Result<(), RuntimeError> {
-        let records = w.envelope.records(change, now_ns())?;
+        let records = w.envelope.records_in(change, now_ns(), transaction)?;
         self.keys.clear();
         self.values.clear();
         match (&w.key_encoder, &records.key) {
@@ -734,7 +756,7 @@ fn emit_snapshot(
     let change = snapshot_change(at, batch, tw);
     w.before_send()?;
     let shared = w.shared.clone();
-    out.emit(tw, &change, &mut w.sink, &shared, report)
+    out.emit(tw, &change, None, &mut w.sink, &shared, report)
 }
 
 fn snapshot_change(at: &SnapshotAt<'_>, batch: RecordBatch, w: &mut TableWork) -> ChangeBatch {
@@ -761,6 +783,7 @@ fn snapshot_change(at: &SnapshotAt<'_>, batch: RecordBatch, w: &mut TableWork) -
             tx_id: None,
             lsn: None,
             last_commit_lsn: None,
+            begin_lsn: None,
         }),
         snapshot_marks: Some(marks),
         lsns: None,

@@ -19,6 +19,7 @@ use super::chunks;
 use super::metrics::{Metrics, Phase};
 use super::offsets;
 use super::produce::{self, ProgressUpdate, TableWork, Work};
+use super::txmeta::TxnEnd;
 use super::{estimate_rows, new_sink, registry_client, RuntimeError, TableReport, BATCH_ROWS};
 use crate::catalog::TableName;
 use crate::envelope::SourcePosition;
@@ -232,6 +233,20 @@ async fn run_inner(
         work.push(TableWork::build(plan, t, registry.as_ref()).await?);
     }
     let heartbeats = produce::Heartbeats::build(plan, registry.as_ref()).await?;
+    let transactions = super::txmeta::TransactionTopic::build(plan, registry.as_ref()).await?;
+    if let Some(t) = &transactions {
+        // One partition: BEGIN, END and their order stay together for consumers.
+        sink.ensure_topics(
+            &[t.topic().to_string()],
+            &TopicSettings {
+                partitions: 1,
+                replication_factor: plan.topic_settings.replication_factor,
+                cleanup_policy: None,
+            },
+        )
+        .await?;
+    }
+    let ended_txns = transactions.as_ref().map(|_| Vec::new());
     let (tx, rx) = mpsc::channel::<Work>(8);
 
     // The snapshot's coordinating transaction starts before the worker so that its position
@@ -270,6 +285,7 @@ async fn run_inner(
         tx_id: Some(point.tx_id),
         lsn: Some(*lsn),
         last_commit_lsn: None,
+        begin_lsn: None,
     });
     let mut initial = progress.clone();
     initial.pipeline = plan.name.clone();
@@ -287,6 +303,7 @@ async fn run_inner(
                 snapshot_position: position,
                 progress: Some(initial),
                 heartbeats,
+                transactions,
             },
             rx,
             sink,
@@ -348,6 +365,7 @@ async fn run_inner(
         replan,
         pending_commit: None,
         pending_since: None,
+        ended_txns,
     };
     let result = stream
         .run(&mut session, &mut shutdown, &client, &shared)
@@ -535,6 +553,8 @@ async fn worker_error(
 struct Txn {
     xid: u32,
     commit_ts_us: i64,
+    /// Where the server's messages for the transaction start (see `SourcePosition::begin_lsn`).
+    begin_lsn: Option<u64>,
 }
 
 struct Stream {
@@ -555,6 +575,8 @@ struct Stream {
     /// small transactions are handed on together (see `FLUSH_AFTER`).
     pending_commit: Option<u64>,
     pending_since: Option<Instant>,
+    /// With transaction metadata: the transactions ended since the last hand-over.
+    ended_txns: Option<Vec<TxnEnd>>,
 }
 
 /// How long ended transactions may wait to be handed on together while the server keeps
@@ -658,6 +680,7 @@ impl Stream {
             tx_id: self.txn.as_ref().map(|t| t.xid as i64),
             lsn: None,
             last_commit_lsn: self.last_commit_lsn,
+            begin_lsn: self.txn.as_ref().and_then(|t| t.begin_lsn),
         }
     }
 
@@ -672,6 +695,7 @@ impl Stream {
                 self.txn = Some(Txn {
                     xid,
                     commit_ts_us: commit_time_micros + crate::types::PG_EPOCH_MICROS,
+                    begin_lsn: None,
                 });
             }
             ReplicationEvent::Commit { end_lsn, .. } if self.skipping => {
@@ -686,6 +710,12 @@ impl Stream {
                     acc.end_txn(&position);
                     rows += acc.len();
                 }
+                if let (Some(ended), Some(tx_id)) = (&mut self.ended_txns, position.tx_id) {
+                    ended.push(TxnEnd {
+                        tx_id,
+                        end_lsn: end_lsn.0,
+                    });
+                }
                 self.txn = None;
                 self.last_commit_lsn = Some(end_lsn.0);
                 self.transactions += 1;
@@ -698,6 +728,11 @@ impl Stream {
             ReplicationEvent::XLogData {
                 wal_start, data, ..
             } => {
+                // Postgres 15+ sends BEGIN with its first change, at the change's position:
+                // the first message after it starts where BEGIN did.
+                if let Some(t) = self.txn.as_mut() {
+                    t.begin_lsn.get_or_insert(wal_start.0);
+                }
                 let msg =
                     pgoutput::decode(data).map_err(crate::source::postgres::SourceError::from)?;
                 self.message(msg, wal_start.0).await?;
@@ -824,6 +859,10 @@ impl Stream {
             .await?;
         }
         if let Some(lsn) = self.pending_commit.take() {
+            if let Some(ended) = self.ended_txns.as_mut().filter(|e| !e.is_empty()) {
+                let ended = std::mem::take(ended);
+                self.send(Work::TxnsEnded(ended)).await?;
+            }
             self.send(Work::Commit { lsn }).await?;
         }
         self.pending_since = None;
