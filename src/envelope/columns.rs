@@ -903,7 +903,7 @@ pub fn format_zoned_timestamp(us: i64, precision: u8, out: &mut String) {
     two(&mut buf, 7, (secs / 3600) as u32);
     two(&mut buf, 10, ((secs / 60) % 60) as u32);
     two(&mut buf, 13, (secs % 60) as u32);
-    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+    buf.iter().for_each(|&b| out.push(char::from(b)));
     if precision > 0 {
         let p = precision.min(6) as u32;
         out.push('.');
@@ -920,7 +920,7 @@ fn push_digits(out: &mut String, mut v: u32, width: usize) {
         buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
     }
-    out.push_str(std::str::from_utf8(&buf[..width]).unwrap_or_default());
+    buf[..width].iter().for_each(|&b| out.push(char::from(b)));
 }
 
 /// An interval split the way Postgres prints it (`1 year 2 mons 3 days 04:05:06.5`) and

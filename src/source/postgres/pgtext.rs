@@ -559,12 +559,16 @@ pub fn char_text(v: &[u8], out: &mut String) -> Result {
 
 /// A uuid in its canonical lower-case form.
 pub fn uuid_text(v: &[u8], out: &mut String) -> Result {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let u: [u8; 16] = exact(v)?;
+    // Every uuid of every row comes through here: hex digits by hand, not through `fmt`.
+    out.reserve(36);
     for (i, byte) in u.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
             out.push('-');
         }
-        let _ = write!(out, "{byte:02x}");
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     Ok(())
 }
@@ -572,6 +576,18 @@ pub fn uuid_text(v: &[u8], out: &mut String) -> Result {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuid_is_lowercase_hex_in_8_4_4_4_12() {
+        let bytes: Vec<u8> = (0u8..16).map(|i| i * 17).collect();
+        let mut out = String::new();
+        uuid_text(&bytes, &mut out).unwrap();
+        assert_eq!(out, "00112233-4455-6677-8899-aabbccddeeff");
+        assert!(
+            uuid_text(&bytes[..15], &mut out).is_err(),
+            "15 bytes are not a uuid"
+        );
+    }
 
     fn numeric(weight: i16, sign: u16, dscale: u16, digits: &[i16]) -> Vec<u8> {
         let mut v = Vec::new();
