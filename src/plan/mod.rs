@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod conninfo;
+mod on_error;
 mod options;
 mod query;
 mod topic;
@@ -31,6 +32,7 @@ use crate::types::{
     TypeOptions, UnknownTypes,
 };
 use options::OptionReader;
+pub use on_error::{ErrorPolicy, OnError, DEFAULT_DEAD_LETTER_TOPIC};
 pub use topic::{sanitize_topic, TopicTemplate};
 
 /// A mistake in the user's file found while planning, rendered like a parse error.
@@ -314,6 +316,8 @@ pub struct PipelinePlan {
     pub types: TypeOptions,
     pub replication: ReplicationSettings,
     pub delivery: DeliverySettings,
+    /// `on_error` / `dead_letter_topic`: rows that cannot be delivered.
+    pub errors: ErrorPolicy,
     pub tables: Vec<TablePlan>,
     /// Things the user should know that are not errors (e.g. a table without a key).
     pub warnings: Vec<String>,
@@ -362,6 +366,8 @@ pub const PIPELINE_OPTIONS: &[&str] = &[
     "cleanup_policy",
     "snapshot",
     "topic_prefix",
+    "on_error",
+    "dead_letter_topic",
 ];
 
 /// Plan every pipeline of a file. Connections must be defined in the same file, before or
@@ -583,6 +589,7 @@ fn plan_pipeline(
         }
     }
     let types = plan_type_options(&opts)?;
+    let errors = on_error::plan_errors(file, &opts)?;
 
     let snapshot = match opts
         .choice(
@@ -683,7 +690,7 @@ fn plan_pipeline(
         }
     }
 
-    Ok(PipelinePlan {
+    let plan = PipelinePlan {
         name: p.name.value.clone(),
         postgres: PostgresConnection {
             name: pg.name.value.clone(),
@@ -713,10 +720,13 @@ fn plan_pipeline(
         types,
         replication,
         delivery,
+        errors,
         tables,
         warnings,
         database: catalog.database.clone(),
-    })
+    };
+    on_error::check_topics(file, &opts, &plan, p.name.span)?;
+    Ok(plan)
 }
 
 fn plan_encoding(

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 
+use super::poison::{self, PoisonRow};
 use crate::envelope::{ChangeBatch, Op, SourcePosition};
 use crate::plan::TablePlan;
-use crate::source::postgres::copy::ColumnDecoder;
+use crate::source::postgres::copy::{raw_text, ColumnDecoder, RowError};
 use crate::source::postgres::pgoutput::{OldImage, Relation, Tuple, Value};
 use crate::source::postgres::SourceError;
 use crate::types::PgType;
@@ -107,7 +108,6 @@ pub fn map_columns(
 }
 
 pub struct TableChanges {
-    table: String,
     types: Vec<PgType>,
     names: Vec<String>,
     schema: SchemaRef,
@@ -122,6 +122,11 @@ pub struct TableChanges {
     any_before: bool,
     after: Vec<ColumnDecoder>,
     capacity: usize,
+    /// Values of the rows gathered so far that could not be decoded (those rows hold NULLs
+    /// there); set aside at [`Self::take`].
+    row_errors: Vec<RowError>,
+    /// Rows set aside by the last takes, for [`Self::take_poison`].
+    poison: Vec<PoisonRow>,
 }
 
 impl TableChanges {
@@ -145,7 +150,6 @@ impl TableChanges {
                 .collect::<Vec<_>>(),
         ));
         TableChanges {
-            table: plan.table.to_string(),
             names: plan.read_columns.iter().map(|c| c.name.clone()).collect(),
             before: decoders(&types),
             after: decoders(&types),
@@ -159,7 +163,15 @@ impl TableChanges {
             before_valid: Vec::with_capacity(capacity),
             any_before: false,
             capacity,
+            row_errors: Vec::new(),
+            poison: Vec::new(),
         }
+    }
+
+    /// Rows that could not be decoded, set aside by [`Self::take`]: they must reach the
+    /// producing side before the commit that covers them.
+    pub fn take_poison(&mut self) -> Vec<PoisonRow> {
+        std::mem::take(&mut self.poison)
     }
 
     pub fn len(&self) -> usize {
@@ -224,18 +236,21 @@ impl TableChanges {
         new: Option<&Tuple>,
         lsn: u64,
     ) -> Result<(), SourceError> {
+        // A value that cannot be decoded does not stop the stream: the row is kept whole
+        // (NULL there) and set aside at `take` (`on_error`).
+        let row = self.ops.len();
         let old_tuple = old.map(|(_, t)| t);
         match old_tuple {
             Some(t) => {
-                append_image(
+                let failed = append_image(
                     &mut self.before,
                     &self.map.tuple_index,
                     t,
                     None,
                     &self.placeholder,
                     &self.types,
-                )
-                .map_err(|(col, message)| self.decode_error(col, message))?;
+                );
+                self.record(row, failed, true);
                 self.before_valid.push(true);
                 self.any_before = true;
             }
@@ -245,15 +260,17 @@ impl TableChanges {
             }
         }
         match new {
-            Some(t) => append_image(
-                &mut self.after,
-                &self.map.tuple_index,
-                t,
-                old_tuple.filter(|_| matches!(old, Some((OldImage::Full, _)))),
-                &self.placeholder,
-                &self.types,
-            )
-            .map_err(|(col, message)| self.decode_error(col, message))?,
+            Some(t) => {
+                let failed = append_image(
+                    &mut self.after,
+                    &self.map.tuple_index,
+                    t,
+                    old_tuple.filter(|_| matches!(old, Some((OldImage::Full, _)))),
+                    &self.placeholder,
+                    &self.types,
+                );
+                self.record(row, failed, false);
+            }
             None => self.after.iter_mut().for_each(|d| d.append_null()),
         }
         self.ops.push(op);
@@ -261,12 +278,15 @@ impl TableChanges {
         Ok(())
     }
 
-    fn decode_error(&self, col: usize, message: String) -> SourceError {
-        SourceError::Decode {
-            table: self.table.clone(),
-            column: self.names.get(col).cloned().unwrap_or_default(),
-            message,
-        }
+    fn record(&mut self, row: usize, failed: Vec<(usize, String, String)>, old_image: bool) {
+        self.row_errors
+            .extend(failed.into_iter().map(|(column, message, raw)| RowError {
+                row,
+                column,
+                message,
+                raw,
+                old_image,
+            }));
     }
 
     /// Hand over what has been gathered (input-schema images; the query runs later).
@@ -312,6 +332,12 @@ impl TableChanges {
             lsns: Some(std::mem::take(&mut self.lsns)),
         };
         self.any_before = false;
+        if self.row_errors.is_empty() {
+            return Ok(batch);
+        }
+        let errors = std::mem::take(&mut self.row_errors);
+        let (batch, poison) = poison::split_changes(&self.names, batch, errors)?;
+        self.poison.extend(poison);
         Ok(batch)
     }
 }
@@ -319,6 +345,8 @@ impl TableChanges {
 /// Append one row image. An unchanged TOASTed value is taken from the full old row when the
 /// server sent one (REPLICA IDENTITY FULL), else it becomes the placeholder text — only
 /// text-like and bytea columns can be TOASTed and unchanged, and all of them take it.
+/// Returns the values that could not be decoded (column, why, the value as text); their
+/// decoders hold NULLs, so the columns stay aligned.
 fn append_image(
     decoders: &mut [ColumnDecoder],
     index: &[usize],
@@ -326,7 +354,8 @@ fn append_image(
     old_full: Option<&Tuple>,
     placeholder: &[u8],
     types: &[PgType],
-) -> Result<(), (usize, String)> {
+) -> Vec<(usize, String, String)> {
+    let mut failed = Vec::new();
     for (j, (d, &pos)) in decoders.iter_mut().zip(index).enumerate() {
         let v = tuple.get(pos).unwrap_or(&Value::Null);
         let v = match (v, old_full) {
@@ -335,15 +364,23 @@ fn append_image(
         };
         match v {
             Value::Null => d.append_null(),
-            Value::Binary(b) => d.append(b).map_err(|m| (j, m))?,
-            Value::Text(_) => {
-                return Err((
+            Value::Binary(b) => {
+                if let Err(m) = d.append(b) {
+                    failed.push((j, m, raw_text(&types[j], b)));
+                }
+            }
+            Value::Text(t) => {
+                d.append_null();
+                failed.push((
                     j,
                     "the server sent a text value in a binary replication stream".into(),
-                ))
+                    String::from_utf8_lossy(t).into_owned(),
+                ));
             }
             Value::UnchangedToast => {
-                let r = match types[j] {
+                // A type that cannot hold the placeholder gets NULL: `append` leaves one there
+                // on error.
+                let _ = match types[j] {
                     // jsonb's binary form starts with a version byte.
                     PgType::Jsonb => {
                         let mut v = Vec::with_capacity(placeholder.len() + 1);
@@ -353,13 +390,10 @@ fn append_image(
                     }
                     _ => d.append(placeholder),
                 };
-                if r.is_err() {
-                    d.append_null();
-                }
             }
         }
     }
-    Ok(())
+    failed
 }
 
 /// An old row under REPLICA IDENTITY DEFAULT holds only the key; Debezium fills the other

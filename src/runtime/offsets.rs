@@ -31,6 +31,16 @@ pub struct Progress {
     /// unfinished chunk with the same boundaries.
     #[serde(default)]
     pub chunks: BTreeMap<String, TableChunks>,
+    /// Rows set aside under `on_error`, per table (by `schema.table`), over every run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rejected: BTreeMap<String, RejectedRows>,
+}
+
+/// Rows of one table that could not be delivered and were not (`on_error`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedRows {
+    pub dead_lettered: u64,
+    pub skipped: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

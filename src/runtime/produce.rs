@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::metrics::Metrics;
 use super::offsets::Progress;
+use super::poison::{self, PoisonRow, TableErrors};
 use super::{now_ns, RuntimeError, TableReport};
 use crate::connect::{ConnectType, Field, Schema};
 use crate::encode::{EncodedColumn, Encoder};
@@ -38,6 +39,9 @@ pub(crate) enum Work {
     },
     /// Streamed changes, before the query.
     Changes { table: usize, batch: ChangeBatch },
+    /// Rows of `plan.tables[table]` that could not be decoded, for `on_error`; they come
+    /// before the commit or chunk end that covers them.
+    Poison { table: usize, rows: Vec<PoisonRow> },
     /// A source transaction ended here (or the server reported an idle position): once its
     /// messages are in Kafka, the position may be acknowledged.
     Commit { lsn: u64 },
@@ -140,6 +144,8 @@ pub(crate) struct TableWork {
     pending: Option<RecordBatch>,
     /// The next snapshot batch emitted starts a chunk.
     pending_first: bool,
+    /// What becomes of rows that cannot be delivered (`on_error`).
+    poison: TableErrors,
 }
 
 impl TableWork {
@@ -188,6 +194,7 @@ impl TableWork {
                 .unwrap_or(usize::MAX),
             pending: None,
             pending_first: true,
+            poison: TableErrors::build(plan, table).await?,
         })
     }
 }
@@ -276,6 +283,8 @@ struct Worker<'a> {
     record_progress: bool,
     progress: Progress,
     delivery: Delivery,
+    /// Rows set aside per table, for the progress record.
+    tally: poison::Tally,
 }
 
 impl Worker<'_> {
@@ -306,6 +315,7 @@ impl Worker<'_> {
         if !self.record_progress {
             return Ok(());
         }
+        self.tally.record(&mut self.progress, &self.shared);
         self.progress.messages = self.shared.messages.load(Ordering::Relaxed);
         self.progress.updated_ms = now_ns() / 1_000_000;
         let topic = self.plan.replication.offsets_topic.clone();
@@ -319,6 +329,7 @@ impl Worker<'_> {
 
     /// A unit (source transaction, snapshot chunk, checkpoint) is complete at `lsn`.
     fn unit_done(&mut self, lsn: Option<u64>, force: bool) -> Result<(), RuntimeError> {
+        self.tally.record(&mut self.progress, &self.shared);
         if let Some(l) = lsn {
             self.progress.lsn = Some(self.progress.lsn.map_or(l, |p| p.max(l)));
         }
@@ -508,12 +519,15 @@ pub(crate) fn run_worker(
             records: VecDeque::new(),
         }
     };
+    let record_progress = progress.is_some();
+    let progress = progress.unwrap_or_default();
     let mut w = Worker {
         plan,
         sink,
         shared: shared.clone(),
-        record_progress: progress.is_some(),
-        progress: progress.unwrap_or_default(),
+        record_progress,
+        tally: poison::Tally::new(plan, &progress, &shared),
+        progress,
         delivery,
     };
     let mut out = Output::default();
@@ -616,6 +630,16 @@ pub(crate) fn run_worker(
                     w.after_data();
                 }
             }
+            Work::Poison { table, rows } => {
+                let streamed = rows.iter().any(|r| r.lsn.is_some());
+                if work[table].poison.writes() {
+                    w.before_send()?;
+                }
+                work[table].poison.handle(&mut w.sink, rows, &shared)?;
+                if streamed && work[table].poison.writes() {
+                    w.after_data();
+                }
+            }
             Work::Commit { lsn } => w.unit_done(Some(lsn), false)?,
             Work::Checkpoint { update, reply } => {
                 match update {
@@ -665,14 +689,8 @@ struct Output {
 }
 
 impl Output {
-    fn emit(
-        &mut self,
-        w: &mut TableWork,
-        change: &ChangeBatch,
-        sink: &mut KafkaSink,
-        shared: &Metrics,
-        report: &mut TableReport,
-    ) -> Result<(), RuntimeError> {
+    /// Convert and encode `change` into the buffers, sending nothing.
+    fn encode(&mut self, w: &TableWork, change: &ChangeBatch) -> Result<(), RuntimeError> {
         let records = w.envelope.records(change, now_ns())?;
         self.keys.clear();
         self.values.clear();
@@ -681,26 +699,65 @@ impl Output {
             _ => (0..records.value.len()).for_each(|_| self.keys.push_null()),
         }
         w.value_encoder.encode(&records.value, &mut self.values)?;
+        Ok(())
+    }
+
+    fn emit(
+        &mut self,
+        w: &mut TableWork,
+        change: &ChangeBatch,
+        sink: &mut KafkaSink,
+        shared: &Metrics,
+        report: &mut TableReport,
+    ) -> Result<(), RuntimeError> {
+        // A batch that cannot be converted or encoded takes the slow path: its bad rows are
+        // set aside (`on_error`) and the others go on, in order.
+        let good;
+        let change = match self.encode(w, change) {
+            Ok(()) => change,
+            Err(e) => {
+                let (faults, rest) = poison::isolate(e, change, |c| self.encode(w, c))?;
+                let rows = w.poison.rows_from(change, faults);
+                w.poison.handle(sink, rows, shared)?;
+                let Some(rest) = rest else {
+                    return Ok(());
+                };
+                good = rest;
+                self.encode(w, &good)?;
+                &good
+            }
+        };
+        // A message Kafka refuses for its size sets its row aside too.
+        let mut skip_to = 0;
+        let (mut unsent, mut unsent_bytes, mut unsent_rows) = (0u64, 0u64, 0u64);
         for r in 0..self.values.len() {
-            sink.send(&w.topic, self.keys.get(r), self.values.get(r))?;
+            let size = self.keys.get(r).map_or(0, <[u8]>::len)
+                + self.values.get(r).map_or(0, <[u8]>::len);
+            if r < skip_to {
+                unsent += 1;
+                unsent_bytes += size as u64;
+                continue;
+            }
+            if let Err(e) = sink.send(&w.topic, self.keys.get(r), self.values.get(r)) {
+                let n = self.values.len();
+                skip_to = w.poison.unsendable(e, r, size, change, n, sink, shared)?;
+                unsent += 1;
+                unsent_bytes += size as u64;
+                unsent_rows += 1;
+            }
         }
-        let n = self.values.len() as u64;
-        shared.bytes.fetch_add(
-            (self.keys.byte_len() + self.values.byte_len()) as u64,
-            Ordering::Relaxed,
-        );
+        let n = self.values.len() as u64 - unsent;
+        let bytes = (self.keys.byte_len() + self.values.byte_len()) as u64 - unsent_bytes;
+        shared.bytes.fetch_add(bytes, Ordering::Relaxed);
         shared.messages.fetch_add(n, Ordering::Relaxed);
         if let Some(t) = shared.tables.get(w.index) {
             t.messages.fetch_add(n, Ordering::Relaxed);
-            t.bytes.fetch_add(
-                (self.keys.byte_len() + self.values.byte_len()) as u64,
-                Ordering::Relaxed,
-            );
+            t.bytes.fetch_add(bytes, Ordering::Relaxed);
+            let rows = change.len() as u64 - unsent_rows;
             if change.snapshot_marks.is_some() {
-                t.snapshot_rows
-                    .fetch_add(change.len() as u64, Ordering::Relaxed);
+                t.snapshot_rows.fetch_add(rows, Ordering::Relaxed);
             } else {
-                t.changes.fetch_add(change.len() as u64, Ordering::Relaxed);
+                t.changes.fetch_add(rows, Ordering::Relaxed);
             }
         }
         report.messages += n;

@@ -97,6 +97,7 @@ pub async fn run(
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
     };
+    let result = result.map_err(super::poison::explain_delivery);
     metrics.set_phase(match &result {
         Ok(_) => Phase::Stopped,
         Err(_) => Phase::Failed,
@@ -112,7 +113,7 @@ fn retriable(e: &RuntimeError) -> bool {
     use crate::source::postgres::SourceError;
     // A fenced or otherwise fatal producer means another instance took over: stop.
     let text = e.to_string();
-    if text.contains("fenced") || text.contains("Fatal") {
+    if text.contains("fenced") || text.contains("Fatal") || super::poison::fatal_delivery(e) {
         return false;
     }
     match e {
@@ -617,7 +618,19 @@ impl Stream {
         }
     }
 
-    async fn send(&self, work: Work) -> Result<(), RuntimeError> {
+    async fn send(&mut self, work: Work) -> Result<(), RuntimeError> {
+        // Rows that could not be decoded go first: the producing side deals with them
+        // (`on_error`) before the commit that covers them.
+        for (table, acc) in self.relations.values_mut().flatten() {
+            let rows = acc.take_poison();
+            if !rows.is_empty() {
+                let table = *table;
+                self.tx
+                    .send(Work::Poison { table, rows })
+                    .await
+                    .map_err(|_| RuntimeError::WorkerStopped)?;
+            }
+        }
         self.tx
             .send(work)
             .await
