@@ -955,6 +955,89 @@ mod tests {
         v
     }
 
+    /// A binary COPY stream of rows of (int4, numeric) values.
+    fn copy_stream(rows: &[(i32, &[u8])]) -> Vec<u8> {
+        let mut v = SIGNATURE.to_vec();
+        v.extend(0u32.to_be_bytes());
+        v.extend(0u32.to_be_bytes());
+        for (id, numeric) in rows {
+            v.extend(2i16.to_be_bytes());
+            v.extend(4i32.to_be_bytes());
+            v.extend(id.to_be_bytes());
+            v.extend((numeric.len() as i32).to_be_bytes());
+            v.extend_from_slice(numeric);
+        }
+        v.extend((-1i16).to_be_bytes());
+        v
+    }
+
+    #[test]
+    fn bad_values_can_be_kept_with_their_rows() {
+        let pg = PgType::Numeric(Some((10, 2)));
+        let columns = vec![
+            Column {
+                name: "id".into(),
+                pg_type: PgType::Int4,
+                nullable: false,
+                type_oid: 0,
+            },
+            Column {
+                name: "amount".into(),
+                pg_type: pg.clone(),
+                nullable: true,
+                type_oid: 0,
+            },
+        ];
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            Field::new("amount", pg.arrow_type().unwrap(), true),
+        ]));
+        // 1.00: one base-10000 digit (1), weight 0, scale 2. NaN: sign word 0xC000.
+        let one = [0u8, 1, 0, 0, 0, 0, 0, 2, 0, 1];
+        let nan = [0u8, 0, 0, 0, 0xC0, 0, 0, 0];
+        let stream = copy_stream(&[(1, &one), (2, &nan), (3, &one), (4, &nan), (5, &one)]);
+        let strict = || CopyDecoder::new("t".into(), columns.clone(), schema.clone(), 2);
+
+        let mut d = strict();
+        let err = d.push(&stream, &mut Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("amount") && err.contains("NaN"), "{err}");
+
+        let mut d = strict();
+        d.keep_bad_rows();
+        let mut out = Vec::new();
+        // In pieces that split rows, as the server sends them.
+        for piece in stream.chunks(7) {
+            d.push(piece, &mut out).unwrap();
+        }
+        out.extend(d.finish().unwrap());
+        assert_eq!(out.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), vec![2, 2, 1]);
+        let mut start = 0;
+        let mut found = Vec::new();
+        for b in &out {
+            let end = start + b.num_rows() as u64;
+            for e in d.take_row_errors(start, end) {
+                // The bad value is NULL in its row; the other columns are whole.
+                assert!(b.column(1).is_null(e.row));
+                let id = b.column(0).as_primitive::<Int32Type>().value(e.row);
+                found.push((id, e.column, e.raw, e.message.contains("NaN")));
+            }
+            start = end;
+        }
+        assert_eq!(
+            found,
+            vec![(2, 1, "NaN".to_string(), true), (4, 1, "NaN".to_string(), true)]
+        );
+    }
+
+    #[test]
+    fn raw_values_print_as_postgres_would_or_as_hex() {
+        let nan = [0u8, 0, 0, 0, 0xC0, 0, 0, 0];
+        assert_eq!(raw_text(&PgType::Numeric(None), &nan), "NaN");
+        assert_eq!(raw_text(&PgType::Text, b"abc"), "abc");
+        assert_eq!(raw_text(&PgType::Text, b"\xff\x00"), "\\xff00");
+        assert_eq!(raw_text(&PgType::Int4, &[0, 0, 1]), "\\x000001");
+    }
+
     #[test]
     fn int_arrays_become_lists_and_bad_rows_become_null() {
         let one = 1i32.to_be_bytes();
