@@ -161,7 +161,11 @@ fn lsn_in(text: &str) -> Option<u64> {
 
 fn expect_all(what: &str, text: &str, needles: &[&str]) -> Result<()> {
     for n in needles {
-        ensure!(text.contains(n), "{what}: no {n:?} in:\n{}", tail(text.as_bytes()));
+        ensure!(
+            text.contains(n),
+            "{what}: no {n:?} in:\n{}",
+            tail(text.as_bytes())
+        );
     }
     Ok(())
 }
@@ -247,7 +251,10 @@ fn poison_rows_fail_dead_letter_and_skip() -> Result<()> {
         "a poison row must not make the pipeline retry:\n{}",
         tail(text.as_bytes())
     );
-    eprintln!("fail in the snapshot: stopped after {:?}", started.elapsed());
+    eprintln!(
+        "fail in the snapshot: stopped after {:?}",
+        started.elapsed()
+    );
     let status = run(
         r.command(&["status"], &fail_file).stdin(Stdio::null()),
         Duration::from_secs(60),

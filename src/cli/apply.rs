@@ -112,7 +112,8 @@ pub async fn run(files: &[PathBuf], options: &ApplyOptions) -> Result<(), CliErr
             };
             let r = runtime::run(p, stop, ctx).await;
             for t in &m.tables {
-                let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+                let load =
+                    |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
                 let (dead, skipped) = (load(&t.dead_lettered), load(&t.skipped));
                 if dead + skipped > 0 {
                     tracing::warn!(

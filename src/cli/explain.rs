@@ -61,7 +61,10 @@ pub fn explain(p: &PipelinePlan) -> String {
     match p.errors.on_error {
         crate::plan::OnError::Fail => {}
         crate::plan::OnError::Skip => {
-            let _ = writeln!(out, "  on_error: skip (rows that cannot be delivered are dropped and counted)");
+            let _ = writeln!(
+                out,
+                "  on_error: skip (rows that cannot be delivered are dropped and counted)"
+            );
         }
         crate::plan::OnError::DeadLetter => {
             let _ = writeln!(

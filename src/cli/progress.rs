@@ -723,7 +723,10 @@ mod tests {
         assert!(plain.starts_with("streaming"), "{plain}");
         assert!(!plain.contains("dead-lettered") && !plain.contains("skipped"));
         let line = status_line(&reading(1234, 5));
-        assert!(line.ends_with(" · 1,234 dead-lettered · 5 skipped"), "{line}");
+        assert!(
+            line.ends_with(" · 1,234 dead-lettered · 5 skipped"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -426,7 +426,10 @@ fn convert(
                             lists.push((row, message));
                         }
                     }
-                    EnvelopeError::Rows { column, rows: lists }
+                    EnvelopeError::Rows {
+                        column,
+                        rows: lists,
+                    }
                 }
                 other => other,
             })?;

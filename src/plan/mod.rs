@@ -31,8 +31,8 @@ use crate::types::{
     BinaryHandling, DecimalHandling, HstoreHandling, IntervalHandling, PgType, TimePrecision,
     TypeOptions, UnknownTypes,
 };
-use options::OptionReader;
 pub use on_error::{ErrorPolicy, OnError, DEFAULT_DEAD_LETTER_TOPIC};
+use options::OptionReader;
 pub use topic::{sanitize_topic, TopicTemplate};
 
 /// A mistake in the user's file found while planning, rendered like a parse error.

@@ -218,13 +218,9 @@ fn parse_template(
         parts.push(Part::Text(text));
     }
     if parts.is_empty() {
-        return Err(PlanError::new(
-            file,
-            "empty dead_letter_topic",
-            whole,
-            "empty",
-        )
-        .with_help(HELP));
+        return Err(
+            PlanError::new(file, "empty dead_letter_topic", whole, "empty").with_help(HELP),
+        );
     }
     Ok(parts)
 }

@@ -197,7 +197,10 @@ pub fn change_range(change: &ChangeBatch, range: Range<usize>) -> ChangeBatch {
     ChangeBatch {
         ops: change.ops[range.clone()].to_vec(),
         before: change.before.as_ref().map(slice),
-        before_valid: change.before_valid.as_ref().map(|v| v[range.clone()].to_vec()),
+        before_valid: change
+            .before_valid
+            .as_ref()
+            .map(|v| v[range.clone()].to_vec()),
         after: change.after.as_ref().map(slice),
         position: change.position.clone(),
         snapshot_marks: change
@@ -673,10 +676,7 @@ impl TableErrors {
                 column: f.column,
                 error: f.message,
                 op: change.ops.get(f.row).copied().unwrap_or(Op::Read),
-                lsn: change
-                    .lsns
-                    .as_ref()
-                    .and_then(|l| l.get(f.row).copied()),
+                lsn: change.lsns.as_ref().and_then(|l| l.get(f.row).copied()),
                 row: image_of(change, f.row),
             })
             .collect()
@@ -800,7 +800,10 @@ impl TableErrors {
         if let Some(c) = &row.column {
             headers.push(("cdcql.error.column", c.clone()));
         }
-        let used: usize = headers.iter().map(|(k, v)| k.len() + v.len() + 16).sum::<usize>()
+        let used: usize = headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 16)
+            .sum::<usize>()
             + key.as_ref().map_or(0, Vec::len)
             + RECORD_OVERHEAD;
         let (value, cut) = fit(row.row.clone(), self.max_message_bytes.saturating_sub(used));
@@ -935,8 +938,7 @@ async fn create_topic(plan: &PipelinePlan, topic: &str) -> Result<(), RuntimeErr
     for (k, v) in &plan.kafka.client_options {
         config.set(k, v);
     }
-    let admin: AdminClient<DefaultClientContext> =
-        config.create().map_err(SinkError::Config)?;
+    let admin: AdminClient<DefaultClientContext> = config.create().map_err(SinkError::Config)?;
     let settings = &plan.topic_settings;
     let new = NewTopic::new(
         topic,

@@ -731,8 +731,8 @@ impl Output {
         let mut skip_to = 0;
         let (mut unsent, mut unsent_bytes, mut unsent_rows) = (0u64, 0u64, 0u64);
         for r in 0..self.values.len() {
-            let size = self.keys.get(r).map_or(0, <[u8]>::len)
-                + self.values.get(r).map_or(0, <[u8]>::len);
+            let size =
+                self.keys.get(r).map_or(0, <[u8]>::len) + self.values.get(r).map_or(0, <[u8]>::len);
             if r < skip_to {
                 unsent += 1;
                 unsent_bytes += size as u64;

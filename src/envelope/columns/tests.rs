@@ -720,13 +720,7 @@ fn bad_rows(pg: &PgType, o: &TypeOptions, array: ArrayRef) -> (String, Vec<usize
 
 #[test]
 fn a_conversion_names_every_bad_row() {
-    let values = texts(&[
-        Some("1"),
-        Some("NaN"),
-        None,
-        Some("Infinity"),
-        Some("2"),
-    ]);
+    let values = texts(&[Some("1"), Some("NaN"), None, Some("Infinity"), Some("2")]);
     for pg in [PgType::Numeric(None), PgType::Numeric(Some((60, 2)))] {
         assert_eq!(
             bad_rows(&pg, &opts(), values.clone()),
@@ -748,7 +742,13 @@ fn a_conversion_names_every_bad_row() {
     }
     // In arrays, the rows are the lists holding the bad elements.
     let mut lists = ListBuilder::new(StringBuilder::new());
-    for row in [vec!["1"], vec!["2", "NaN", "NaN"], vec![], vec!["NaN"], vec!["3"]] {
+    for row in [
+        vec!["1"],
+        vec!["2", "NaN", "NaN"],
+        vec![],
+        vec!["NaN"],
+        vec!["3"],
+    ] {
         for v in row {
             lists.values().append_value(v);
         }

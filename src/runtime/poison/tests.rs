@@ -99,7 +99,8 @@ impl Encoding {
 
     fn encode(&self, change: &ChangeBatch) -> Result<(), RuntimeError> {
         self.calls.set(self.calls.get() + 1);
-        self.rows_encoded.set(self.rows_encoded.get() + change.len());
+        self.rows_encoded
+            .set(self.rows_encoded.get() + change.len());
         let records = self.envelope.records(change, 0)?;
         let (mut k, mut v) = (EncodedColumn::default(), EncodedColumn::default());
         if let Some(key) = &records.key {
@@ -124,7 +125,16 @@ fn conversion_names_every_bad_row_and_the_rest_go_on_in_order() {
     let plan = plan("", "DEBEZIUM");
     let enc = Encoding::new(&plan);
     let values = [
-        "1.5", "NaN", "2", "3", "Infinity", "4", "5", "6", "-Infinity", "7",
+        "1.5",
+        "NaN",
+        "2",
+        "3",
+        "Infinity",
+        "4",
+        "5",
+        "6",
+        "-Infinity",
+        "7",
     ];
     let change = creates(&plan, &(1..=10).collect::<Vec<_>>(), &values);
     let first = enc.encode(&change).expect_err("NaN is not a Decimal");
@@ -138,7 +148,10 @@ fn conversion_names_every_bad_row_and_the_rest_go_on_in_order() {
     assert!(faults[0].message.contains("NaN"), "{}", faults[0].message);
     let rest = rest.expect("good rows are left");
     assert_eq!(ids(&rest), vec![1, 3, 4, 6, 7, 8, 10]);
-    assert_eq!(rest.lsns.as_deref(), Some(&[1001, 1003, 1004, 1006, 1007, 1008, 1010][..]));
+    assert_eq!(
+        rest.lsns.as_deref(),
+        Some(&[1001, 1003, 1004, 1006, 1007, 1008, 1010][..])
+    );
     // The row numbers from the conversion are used: each bad row confirmed alone, then the
     // rest once; no halving, no row-by-row pass over the good rows.
     assert_eq!(enc.calls.get() - calls_before, 3 + 1);
@@ -159,18 +172,19 @@ fn without_row_numbers_the_batch_is_halved() {
     let change = creates(&plan, &ids_all, &values);
     // A failure that says nothing about rows: an encoder's null check, say.
     let opaque = |c: &ChangeBatch| -> Result<(), RuntimeError> {
-        enc.encode(c).map_err(|_| {
-            RuntimeError::Encode(EncodeError::NullNotAllowed {
-                field: "v".into(),
-            })
-        })
+        enc.encode(c)
+            .map_err(|_| RuntimeError::Encode(EncodeError::NullNotAllowed { field: "v".into() }))
     };
     let first = opaque(&change).expect_err("fails");
     let (faults, rest) = isolate(first, &change, opaque).expect("isolated");
     let bad: Vec<i64> = faults.iter().map(|f| f.row as i64 + 1).collect();
     assert_eq!(bad, bad_ids.to_vec());
     assert!(faults.iter().all(|f| f.stage == Stage::Encode));
-    let good: Vec<i64> = ids_all.iter().copied().filter(|i| !bad_ids.contains(i)).collect();
+    let good: Vec<i64> = ids_all
+        .iter()
+        .copied()
+        .filter(|i| !bad_ids.contains(i))
+        .collect();
     assert_eq!(ids(&rest.expect("good rows")), good);
     // Halving converts O(n log n) rows at worst, far from n rows per bad row.
     assert!(
@@ -223,10 +237,8 @@ fn failures_that_are_no_row_s_fault_stop_as_before() {
 
 #[test]
 fn rows_as_plain_json() {
-    let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
-        Some(vec![Some(1), None]),
-        None,
-    ]);
+    let list =
+        ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1), None]), None]);
     let schema = Arc::new(Schema::new(vec![
         Field::new("i", DataType::Int32, true),
         Field::new("s", DataType::Utf8, true),
@@ -347,7 +359,10 @@ fn dead_letters_fit_in_a_message() {
     assert!(back["big"].as_str().unwrap().ends_with('…'));
     let (bytes, cut) = fit(row.clone(), 1_000_000);
     assert!(cut.is_empty());
-    assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), Value::Object(row));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&bytes).unwrap(),
+        Value::Object(row)
+    );
 }
 
 fn errors_for(plan: &PipelinePlan) -> TableErrors {
@@ -456,7 +471,10 @@ fn the_progress_record_counts_across_runs() {
 #[test]
 fn dead_letter_topics_follow_the_template() {
     let p = plan("WITH (on_error = 'dead_letter')", "DEBEZIUM");
-    assert_eq!(p.dead_letter_topic(&p.tables[0]).as_deref(), Some("shop.t.dlq"));
+    assert_eq!(
+        p.dead_letter_topic(&p.tables[0]).as_deref(),
+        Some("shop.t.dlq")
+    );
     let p = plan(
         "WITH (on_error = 'dead_letter', dead_letter_topic = 'dlq.{pipeline}.{schema}.{table}')",
         "DEBEZIUM",

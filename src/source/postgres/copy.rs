@@ -1010,7 +1010,10 @@ mod tests {
             d.push(piece, &mut out).unwrap();
         }
         out.extend(d.finish().unwrap());
-        assert_eq!(out.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), vec![2, 2, 1]);
+        assert_eq!(
+            out.iter().map(|b| b.num_rows()).collect::<Vec<_>>(),
+            vec![2, 2, 1]
+        );
         let mut start = 0;
         let mut found = Vec::new();
         for b in &out {
@@ -1025,7 +1028,10 @@ mod tests {
         }
         assert_eq!(
             found,
-            vec![(2, 1, "NaN".to_string(), true), (4, 1, "NaN".to_string(), true)]
+            vec![
+                (2, 1, "NaN".to_string(), true),
+                (4, 1, "NaN".to_string(), true)
+            ]
         );
     }
 
