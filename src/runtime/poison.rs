@@ -29,7 +29,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use rdkafka::message::{Header, OwnedHeaders};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::metrics::Metrics;
 use super::offsets::{Progress, RejectedRows};
@@ -85,7 +85,47 @@ pub struct PoisonRow {
     /// The row image the op describes (the old row for a delete): the source's columns for
     /// rows that failed to decode, the query's output columns (which hold the key unchanged)
     /// for rows that failed later.
-    pub row: Map<String, Value>,
+    pub row: JsonRow,
+}
+
+/// A row's columns as JSON values, in column order (which a JSON object does not keep).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JsonRow(pub Vec<(String, Value)>);
+
+impl JsonRow {
+    pub fn get(&self, column: &str) -> Option<&Value> {
+        self.0.iter().find(|(c, _)| c == column).map(|(_, v)| v)
+    }
+
+    fn get_mut(&mut self, column: &str) -> Option<&mut Value> {
+        self.0.iter_mut().find(|(c, _)| c == column).map(|(_, v)| v)
+    }
+
+    pub fn set(&mut self, column: &str, value: Value) {
+        match self.get_mut(column) {
+            Some(v) => *v = value,
+            None => self.0.push((column.to_string(), value)),
+        }
+    }
+
+    /// The row as a JSON object, columns in order.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![b'{'];
+        for (i, (c, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut out, c);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut out, v);
+        }
+        out.push(b'}');
+        out
+    }
+
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.0.iter().cloned().collect())
+    }
 }
 
 // --- rows as JSON ------------------------------------------------------------------------
@@ -93,14 +133,16 @@ pub struct PoisonRow {
 /// One row of `batch` as a JSON object: numbers and booleans as such, strings as strings,
 /// bytes as `\x` hex, lists and structs nested, everything else (decimals, times) as Arrow
 /// prints it. Slow, and only ever used for rows that are set aside.
-pub fn row_json(batch: &RecordBatch, row: usize) -> Map<String, Value> {
-    batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(f, a)| (f.name().clone(), value_json(a.as_ref(), row)))
-        .collect()
+pub fn row_json(batch: &RecordBatch, row: usize) -> JsonRow {
+    JsonRow(
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(f, a)| (f.name().clone(), value_json(a.as_ref(), row)))
+            .collect(),
+    )
 }
 
 fn display(a: &dyn Array, i: usize) -> String {
@@ -259,7 +301,7 @@ pub fn change_rows(change: &ChangeBatch, keep: &[bool]) -> Result<ChangeBatch, A
 }
 
 /// The row image a change's op describes: the old row for a delete, else the new one.
-fn image_of(change: &ChangeBatch, row: usize) -> Map<String, Value> {
+fn image_of(change: &ChangeBatch, row: usize) -> JsonRow {
     let image = if change.ops.get(row) == Some(&Op::Delete) {
         change.before.as_ref().or(change.after.as_ref())
     } else {
@@ -280,7 +322,7 @@ fn by_row(errors: Vec<RowError>) -> BTreeMap<usize, Vec<RowError>> {
 fn decode_row(
     names: &[String],
     errors: &[RowError],
-    mut row: Map<String, Value>,
+    mut row: JsonRow,
     op: Op,
     lsn: Option<u64>,
 ) -> PoisonRow {
@@ -295,7 +337,7 @@ fn decode_row(
             message.push_str(" (in the old row image)");
         } else {
             // The decoded row holds a NULL there: show what Postgres has instead.
-            row.insert(name, Value::String(e.raw.clone()));
+            row.set(&name, Value::String(e.raw.clone()));
         }
     }
     PoisonRow {
@@ -766,16 +808,17 @@ impl TableErrors {
         )
     }
 
-    fn key_json(&self, row: &Map<String, Value>) -> Option<Vec<u8>> {
+    fn key_json(&self, row: &JsonRow) -> Option<Vec<u8>> {
         if self.key.is_empty() {
             return None;
         }
-        let key: Map<String, Value> = self
-            .key
-            .iter()
-            .map(|k| (k.clone(), row.get(k).cloned().unwrap_or(Value::Null)))
-            .collect();
-        serde_json::to_vec(&key).ok()
+        let key = JsonRow(
+            self.key
+                .iter()
+                .map(|k| (k.clone(), row.get(k).cloned().unwrap_or(Value::Null)))
+                .collect(),
+        );
+        Some(key.to_bytes())
     }
 
     /// The dead letter: key = the row's key columns as JSON, value = the row as JSON (long
@@ -893,30 +936,32 @@ fn max_message_bytes(plan: &PipelinePlan) -> usize {
 
 /// The row as JSON, fitting in `budget` bytes: while it does not, the longest string value
 /// is cut (and named in the returned list).
-fn fit(mut row: Map<String, Value>, budget: usize) -> (Vec<u8>, Vec<String>) {
+fn fit(mut row: JsonRow, budget: usize) -> (Vec<u8>, Vec<String>) {
     let mut cut: Vec<String> = Vec::new();
     loop {
-        let bytes = serde_json::to_vec(&row).unwrap_or_default();
+        let bytes = row.to_bytes();
         if bytes.len() <= budget {
             return (bytes, cut);
         }
         let excess = bytes.len() - budget;
         let longest = row
-            .iter()
-            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.len())))
-            .max_by_key(|(_, n)| *n);
+            .0
+            .iter_mut()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k, s)),
+                _ => None,
+            })
+            .max_by_key(|(_, s)| s.len());
         match longest {
-            Some((name, len)) if len > 32 => {
-                if let Some(Value::String(s)) = row.get_mut(&name) {
-                    let mut keep = len.saturating_sub(excess + 32).max(16);
-                    while !s.is_char_boundary(keep) {
-                        keep -= 1;
-                    }
-                    s.truncate(keep);
-                    s.push('…');
+            Some((name, s)) if s.len() > 32 => {
+                let mut keep = s.len().saturating_sub(excess + 32).max(16);
+                while !s.is_char_boundary(keep) {
+                    keep -= 1;
                 }
-                if !cut.contains(&name) {
-                    cut.push(name);
+                s.truncate(keep);
+                s.push('…');
+                if !cut.contains(name) {
+                    cut.push(name.clone());
                 }
             }
             // Nothing left to cut: an empty object says so, with the header.
