@@ -8,6 +8,7 @@
 //!   key, the column and the option to change, exit code 1, no restart loop, and no recorded
 //!   snapshot; while streaming it stops at the change, names its LSN, and leaves the slot
 //!   before it, so that a restart stops at the same row again;
+//! - a query that divides by zero on some rows skips them (`skip`), and only them;
 //! - `dead_letter` (transactional) and `skip` (at-least-once) run side by side through the
 //!   snapshot and the stream. tests/e2e/poison_check.py then reads the topics with Confluent's
 //!   client: every good row exactly once and in order, no poison row, and for `dead_letter`
@@ -40,6 +41,10 @@ CREATE PIPELINE p_skip FROM pg INTO bus TOPIC '${E2E_PREFIX}.skip.{table}'
     FORMAT JSON ENVELOPE DEBEZIUM
     WITH (on_error = 'skip', slot_name = '${E2E_SLOT}_skip', publication_name = '${E2E_SLOT}_skip')
     TABLES (__SCHEMA__.items);
+CREATE PIPELINE p_query FROM pg INTO bus TOPIC '${E2E_PREFIX}.query.{table}'
+    FORMAT JSON ENVELOPE DEBEZIUM
+    WITH (on_error = 'skip', slot_name = '${E2E_SLOT}_query', publication_name = '${E2E_SLOT}_query')
+AS SELECT id, 100 / (id % 50) AS q FROM __SCHEMA__.items;
 ";
 
 const FAIL_SNAPSHOT: &str = "
@@ -198,6 +203,7 @@ fn poison_rows_fail_dead_letter_and_skip() -> Result<()> {
             "dlq.items.dlq",
             "skip.items",
             "skip.items.dlq",
+            "query.items",
             "fail.items",
             "fails.later",
         ]
@@ -207,7 +213,7 @@ fn poison_rows_fail_dead_letter_and_skip() -> Result<()> {
         slots_before: replication_slots(&pg_url)?,
         sql: std::iter::once(format!("DROP SCHEMA IF EXISTS \"{prefix}\" CASCADE"))
             .chain(
-                ["dlq", "skip", "fail", "fails"]
+                ["dlq", "skip", "query", "fail", "fails"]
                     .iter()
                     .map(|p| format!("DROP PUBLICATION IF EXISTS {prefix}_{p}")),
             )
@@ -272,7 +278,7 @@ fn poison_rows_fail_dead_letter_and_skip() -> Result<()> {
     let addr = format!("127.0.0.1:{port}");
     let log = work.join("main.log");
     let mut cdcql = r.start(&main_file, &["--metrics-addr", &addr], &log)?;
-    cdcql.wait_for_log("snapshot delivered; streaming", 2, Duration::from_secs(180))?;
+    cdcql.wait_for_log("snapshot delivered; streaming", 3, Duration::from_secs(180))?;
     r.python(&["changes", &pg_url, &prefix], Duration::from_secs(120))?;
     let dead = format!(
         "cdcql_dead_lettered_rows_total{{pipeline=\"p_dlq\",table=\"{table}\",topic=\"{prefix}.dlq.items\"}}"
@@ -280,17 +286,22 @@ fn poison_rows_fail_dead_letter_and_skip() -> Result<()> {
     let skipped = format!(
         "cdcql_skipped_rows_total{{pipeline=\"p_skip\",table=\"{table}\",topic=\"{prefix}.skip.items\"}}"
     );
-    // 4 poison rows in the snapshot, 4 inserted and 1 updated into poison while streaming.
+    let query_skipped = format!(
+        "cdcql_skipped_rows_total{{pipeline=\"p_query\",table=\"{table}\",topic=\"{prefix}.query.items\"}}"
+    );
+    // 4 poison rows in the snapshot, 4 inserted and 1 updated into poison while streaming;
+    // the query divides by zero on 4 snapshot rows and 1 inserted one.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         cdcql.expect_running()?;
         let (d, s) = (metric(&addr, &dead)?, metric(&addr, &skipped)?);
-        if d == Some(9.0) && s == Some(9.0) {
+        let q = metric(&addr, &query_skipped)?;
+        if d == Some(9.0) && s == Some(9.0) && q == Some(5.0) {
             break;
         }
         if Instant::now() > deadline {
             bail!(
-                "counts on /metrics: dead-lettered {d:?}, skipped {s:?}, expected 9 each:\n{}",
+                "counts on /metrics: dead-lettered {d:?}, skipped {s:?} and {q:?}, expected 9, 9 and 5:\n{}",
                 cdcql.log_tail()
             );
         }
@@ -329,6 +340,10 @@ fn poison_rows_fail_dead_letter_and_skip() -> Result<()> {
     )?;
     r.python(
         &["verify", &brokers, &prefix, &prefix, "skip"],
+        Duration::from_secs(300),
+    )?;
+    r.python(
+        &["verify", &brokers, &prefix, &prefix, "query"],
         Duration::from_secs(300),
     )?;
 

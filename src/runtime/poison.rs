@@ -53,6 +53,8 @@ const WARNING_WINDOW: Duration = Duration::from_secs(10);
 pub enum Stage {
     /// Reading the value from Postgres' binary form.
     Decode,
+    /// Evaluating the pipeline's query (a CAST that fails, a division by zero).
+    Query,
     /// Mapping the value to its Connect form (the type mapping).
     Convert,
     /// Writing the record as JSON or Avro.
@@ -65,6 +67,7 @@ impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Decode => "decode",
+            Stage::Query => "query",
             Stage::Convert => "convert",
             Stage::Encode => "encode",
             Stage::Produce => "produce",
@@ -432,6 +435,11 @@ fn locate(e: &RuntimeError) -> Option<Located> {
             column: None,
             message: a.to_string(),
         }),
+        RuntimeError::Query(e) if query_data_error(e) => Some(Located::Somewhere {
+            stage: Stage::Query,
+            column: None,
+            message: e.to_string(),
+        }),
         RuntimeError::Encode(e @ EncodeError::NullNotAllowed { field }) => {
             Some(Located::Somewhere {
                 stage: Stage::Encode,
@@ -440,6 +448,42 @@ fn locate(e: &RuntimeError) -> Option<Located> {
             })
         }
         _ => None,
+    }
+}
+
+/// Whether the query failed on the values it read (not on its plan).
+fn query_data_error(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as E;
+    match e {
+        E::ArrowError(a, _) => matches!(
+            a.as_ref(),
+            ArrowError::CastError(_)
+                | ArrowError::ComputeError(_)
+                | ArrowError::ArithmeticOverflow(_)
+                | ArrowError::DivideByZero
+                | ArrowError::ParseError(_)
+        ),
+        E::Execution(_) => true,
+        E::Context(_, inner) => query_data_error(inner),
+        _ => false,
+    }
+}
+
+/// Snapshot rows (before the query) as a change batch of reads, for [`isolate`].
+pub fn snapshot_rows(batch: RecordBatch) -> ChangeBatch {
+    ChangeBatch {
+        ops: vec![Op::Read; batch.num_rows()],
+        before: None,
+        before_valid: None,
+        after: Some(batch),
+        position: crate::envelope::SourcePosition {
+            ts_us: 0,
+            tx_id: None,
+            lsn: None,
+            last_commit_lsn: None,
+        },
+        snapshot_marks: None,
+        lsns: None,
     }
 }
 

@@ -557,7 +557,22 @@ pub(crate) fn run_worker(
                 chunk,
                 batch,
             } => {
-                let rows = work[table].transform.apply(batch)?;
+                let rows = match work[table].transform.apply(batch.clone()) {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        let input = poison::snapshot_rows(batch.clone());
+                        let run = |t: &Transform, c: &ChangeBatch| match &c.after {
+                            Some(b) => Ok(t.apply(b.clone())?),
+                            None => {
+                                Err(RuntimeError::Internal("snapshot rows without rows".into()))
+                            }
+                        };
+                        match query_failed(e.into(), &input, &mut work[table], &mut w, run)? {
+                            Some(rows) => rows,
+                            None => work[table].transform.apply(batch.slice(0, 0))?,
+                        }
+                    }
+                };
                 if rows.num_rows() > 0 {
                     if let Some(prev) = work[table].pending.replace(rows) {
                         let at = SnapshotAt {
@@ -617,8 +632,14 @@ pub(crate) fn run_worker(
                         w.settle()?;
                     }
                 }
-                let change = work[table].transform.changes(batch)?;
-                if !change.is_empty() {
+                let change = match work[table].transform.changes(batch.clone()) {
+                    Ok(change) => Some(change),
+                    Err(e) => {
+                        let run = |t: &Transform, c: &ChangeBatch| Ok(t.changes(c.clone())?);
+                        query_failed(e.into(), &batch, &mut work[table], &mut w, run)?
+                    }
+                };
+                if let Some(change) = change.filter(|c| !c.is_empty()) {
                     w.before_send()?;
                     out.emit(
                         &mut work[table],
@@ -630,16 +651,7 @@ pub(crate) fn run_worker(
                     w.after_data();
                 }
             }
-            Work::Poison { table, rows } => {
-                let streamed = rows.iter().any(|r| r.lsn.is_some());
-                if work[table].poison.writes() {
-                    w.before_send()?;
-                }
-                work[table].poison.handle(&mut w.sink, rows, &shared)?;
-                if streamed && work[table].poison.writes() {
-                    w.after_data();
-                }
-            }
+            Work::Poison { table, rows } => set_aside(rows, &mut work[table], &mut w)?,
             Work::Commit { lsn } => w.unit_done(Some(lsn), false)?,
             Work::Checkpoint { update, reply } => {
                 match update {
@@ -679,6 +691,40 @@ pub(crate) fn run_worker(
         tables: reports,
         delivered,
     })
+}
+
+/// Rows that cannot be delivered, as `on_error` says: a dead letter goes into the open Kafka
+/// transaction (of the source transaction the row belongs to, when streaming).
+fn set_aside(
+    rows: Vec<PoisonRow>,
+    tw: &mut TableWork,
+    w: &mut Worker<'_>,
+) -> Result<(), RuntimeError> {
+    let streamed = rows.iter().any(|r| r.lsn.is_some());
+    if tw.poison.writes() {
+        w.before_send()?;
+    }
+    tw.poison.handle(&mut w.sink, rows, &w.shared)?;
+    if streamed && tw.poison.writes() {
+        w.after_data();
+    }
+    Ok(())
+}
+
+/// The pipeline's query failed on a batch: the rows it fails on alone are set aside
+/// (`on_error`, showing the source row), and it runs again on the others (`None` when no
+/// row is left).
+fn query_failed<T>(
+    error: RuntimeError,
+    input: &ChangeBatch,
+    tw: &mut TableWork,
+    w: &mut Worker<'_>,
+    run: impl Fn(&Transform, &ChangeBatch) -> Result<T, RuntimeError>,
+) -> Result<Option<T>, RuntimeError> {
+    let (faults, rest) = poison::isolate(error, input, |c| run(&tw.transform, c).map(|_| ()))?;
+    let rows = tw.poison.rows_from(input, faults);
+    set_aside(rows, tw, w)?;
+    rest.map(|r| run(&tw.transform, &r)).transpose()
 }
 
 /// Reused encode buffers.

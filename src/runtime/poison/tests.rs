@@ -19,11 +19,15 @@ use crate::parse::{parse_with_env, SourceFile};
 
 /// `public.t (id bigint primary key, v numeric, note text)` as a pass-through pipeline.
 fn plan(with: &str, envelope: &str) -> PipelinePlan {
+    plan_of(&format!("ENVELOPE {envelope} {with} TABLES (public.t)"))
+}
+
+/// The pipeline `CREATE PIPELINE p ... FORMAT JSON <rest>` over `public.t`.
+fn plan_of(rest: &str) -> PipelinePlan {
     let text = format!(
         "CREATE CONNECTION pg TO POSTGRES (url = 'postgres://x@h/shop');
          CREATE CONNECTION k TO KAFKA (brokers = 'b:9092');
-         CREATE PIPELINE p FROM pg INTO k TOPIC 'shop.{{table}}'
-           FORMAT JSON ENVELOPE {envelope} {with} TABLES (public.t);"
+         CREATE PIPELINE p FROM pg INTO k TOPIC 'shop.{{table}}' FORMAT JSON {rest};"
     );
     let file = SourceFile::new("t.sql", text);
     let script = parse_with_env(&file, &|_| None).expect("parses");
@@ -360,7 +364,10 @@ fn dead_letters_fit_in_a_message() {
     assert!(back["big"].as_str().unwrap().ends_with('…'));
     let (bytes, cut) = fit(row.clone(), 1_000_000);
     assert!(cut.is_empty());
-    assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), row.to_value());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&bytes).unwrap(),
+        row.to_value()
+    );
     // Columns keep their order.
     let text = String::from_utf8(bytes).unwrap();
     assert!(text.starts_with("{\"id\":1,\"big\":\"é"), "{}", &text[..20]);
@@ -486,4 +493,45 @@ fn dead_letter_topics_follow_the_template() {
     );
     let p = plan("WITH (on_error = 'skip')", "DEBEZIUM");
     assert_eq!(p.dead_letter_topic(&p.tables[0]), None);
+}
+
+#[test]
+fn rows_the_query_fails_on_are_set_aside_with_their_source_columns() {
+    let plan = plan_of(
+        "ENVELOPE DEBEZIUM WITH (on_error = 'skip') \
+         AS SELECT id, CAST(note AS int) AS n FROM public.t",
+    );
+    let transform = crate::transform::Transform::new(&plan.tables[0]).expect("transform");
+    let schema = plan.tables[0].input_schema.clone();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, vec!["id", "note"], "the query reads id and note");
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
+            Arc::new(StringArray::from(vec!["10", "x", "30", "4.5"])),
+        ],
+    )
+    .unwrap();
+    let input = snapshot_rows(batch.clone());
+    let run = |c: &ChangeBatch| -> Result<(), RuntimeError> {
+        transform.apply(c.after.clone().expect("rows"))?;
+        Ok(())
+    };
+    let first = run(&input).expect_err("'x' is no int");
+    let (faults, rest) = isolate(first, &input, run).expect("isolated");
+    assert_eq!(faults.iter().map(|f| f.row).collect::<Vec<_>>(), vec![1, 3]);
+    assert!(faults.iter().all(|f| f.stage == Stage::Query));
+    let out = transform
+        .apply(rest.expect("rest").after.expect("rows"))
+        .expect("the rest runs");
+    assert_eq!(
+        out.column(1).as_primitive::<Int32Type>().values().to_vec(),
+        vec![10, 30]
+    );
+    // The dead letter shows the row as read, not as the query would have made it.
+    let e = errors_for(&plan);
+    let rows = e.rows_from(&input, faults);
+    assert_eq!(rows[0].row.to_value(), json!({"id": 2, "note": "x"}));
+    assert_eq!(rows[0].lsn, None);
 }
