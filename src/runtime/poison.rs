@@ -1066,6 +1066,11 @@ pub struct Tally {
     names: Vec<String>,
     /// This process's counters when the run started (a restarted run keeps the counters).
     start: Vec<(u64, u64)>,
+    start_total: u64,
+}
+
+fn total(shared: &Metrics) -> u64 {
+    shared.dead_lettered.load(Ordering::Relaxed) + shared.skipped.load(Ordering::Relaxed)
 }
 
 impl Tally {
@@ -1074,10 +1079,15 @@ impl Tally {
             recorded: progress.rejected.clone(),
             names: plan.tables.iter().map(|t| t.table.to_string()).collect(),
             start: counts(shared),
+            start_total: total(shared),
         }
     }
 
+    /// Called for every progress record: costs two loads while no row has been set aside.
     pub fn record(&self, progress: &mut Progress, shared: &Metrics) {
+        if total(shared) == self.start_total {
+            return;
+        }
         for ((name, now), start) in self.names.iter().zip(counts(shared)).zip(&self.start) {
             let (dead, skipped) = (now.0.saturating_sub(start.0), now.1.saturating_sub(start.1));
             let base = self.recorded.get(name).copied().unwrap_or_default();
