@@ -171,12 +171,10 @@ impl Transform {
             before_valid,
             position: batch.position,
             snapshot_marks: batch.snapshot_marks,
-            lsns: batch.lsns.map(|l| {
-                l.into_iter()
-                    .zip(&keep)
-                    .filter(|(_, k)| **k)
-                    .map(|(x, _)| x)
-                    .collect()
+            lsns: batch.lsns.map(|l| keep_rows(l, &keep)),
+            txns: batch.txns.map(|t| crate::envelope::TxnRows {
+                positions: t.positions,
+                row_txn: keep_rows(t.row_txn, &keep),
             }),
         })
     }
@@ -213,4 +211,12 @@ impl Transform {
                 .with_row_count(Some(batch.num_rows())),
         )?)
     }
+}
+
+fn keep_rows<T>(v: Vec<T>, keep: &[bool]) -> Vec<T> {
+    v.into_iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(x, _)| x)
+        .collect()
 }

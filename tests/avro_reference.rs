@@ -112,6 +112,7 @@ fn reference_insert(plan: &PipelinePlan, env: &DebeziumTable) -> Records {
         snapshot_marks: None,
         lsns: None,
         before_valid: None,
+        txns: None,
     };
     env.records(&change, 1_705_314_600_456_789_012).unwrap()
 }
@@ -255,6 +256,7 @@ fn a_delete_is_followed_by_a_tombstone_without_bytes() {
         snapshot_marks: None,
         lsns: None,
         before_valid: None,
+        txns: None,
     };
     let records = env.records(&change, 0).unwrap();
     let schemas = env.schemas();
@@ -317,6 +319,7 @@ fn varied_changes(plan: &PipelinePlan) -> Vec<ChangeBatch> {
             ),
             lsns: None,
             before_valid: None,
+            txns: None,
         },
         ChangeBatch {
             ops: vec![Op::Create, Op::Create],
@@ -326,6 +329,7 @@ fn varied_changes(plan: &PipelinePlan) -> Vec<ChangeBatch> {
             snapshot_marks: None,
             lsns: None,
             before_valid: None,
+            txns: None,
         },
         ChangeBatch {
             ops: vec![Op::Update],
@@ -335,6 +339,7 @@ fn varied_changes(plan: &PipelinePlan) -> Vec<ChangeBatch> {
             snapshot_marks: None,
             lsns: None,
             before_valid: None,
+            txns: None,
         },
         ChangeBatch {
             ops: vec![Op::Delete, Op::Delete],
@@ -344,6 +349,7 @@ fn varied_changes(plan: &PipelinePlan) -> Vec<ChangeBatch> {
             snapshot_marks: None,
             lsns: None,
             before_valid: None,
+            txns: None,
         },
     ]
 }
@@ -527,6 +533,7 @@ fn value_encoding_throughput() {
         snapshot_marks: None,
         lsns: None,
         before_valid: None,
+        txns: None,
     };
     let records = env.records(&change, 0).unwrap();
     let avro = avro_encoder(&plan.encoding, &env.schemas().value, VALUE_ID);

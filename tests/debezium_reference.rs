@@ -88,6 +88,7 @@ fn insert_event_matches_debezium_bytes() {
         snapshot_marks: None,
         before_valid: None,
         lsns: None,
+        txns: None,
     };
     let records = env.records(&change, 1_705_314_600_456_789_012).unwrap();
     let schemas = env.schemas();
@@ -148,6 +149,7 @@ fn delete_is_followed_by_a_tombstone_with_the_same_key() {
         snapshot_marks: None,
         before_valid: None,
         lsns: None,
+        txns: None,
     };
     let records = env.records(&change, 0).unwrap();
     let (mut keys, mut values) = (EncodedColumn::default(), EncodedColumn::default());
@@ -167,4 +169,83 @@ fn delete_is_followed_by_a_tombstone_with_the_same_key() {
     assert!(v0.contains("\"op\":\"d\""), "{v0}");
     let v2 = std::str::from_utf8(values.get(2).unwrap()).unwrap();
     assert!(v2.contains("\"after\":{\"id\":8,\"amount\":\"nA==\",\"note\":\"x\",\"created_at\":\"1970-01-01T00:00:00.000000Z\"}"), "{v2}");
+}
+
+/// A streamed batch may hold several source transactions; each row's `source` block must
+/// name its own (commit time, txId, previous commit in `sequence`), also after a split.
+#[test]
+fn rows_of_several_transactions_carry_their_own_source() {
+    let plans = orders_plan("");
+    let (plan, table) = (&plans[0], &plans[0].tables[0]);
+    let Envelope::Debezium(opts) = &plan.envelope else {
+        panic!("the reference pipeline uses ENVELOPE DEBEZIUM")
+    };
+    let env = DebeziumTable::new(table, opts, "shop", &plan.types);
+    let row = RecordBatch::try_new(
+        table.output_schema(),
+        vec![
+            Arc::new(Int32Array::from(vec![1, 2, 3])),
+            Arc::new(
+                Decimal128Array::from(vec![Some(1), Some(2), Some(3)])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
+            Arc::new(StringArray::from(vec!["a", "b", "c"])),
+            Arc::new(TimestampMicrosecondArray::from(vec![0, 0, 0]).with_timezone("UTC")),
+        ],
+    )
+    .unwrap();
+    let pos = |ts_us: i64, tx: i64, last: Option<u64>| SourcePosition {
+        ts_us,
+        tx_id: Some(tx),
+        lsn: None,
+        last_commit_lsn: last,
+    };
+    let change = ChangeBatch {
+        ops: vec![Op::Create, Op::Create, Op::Create],
+        before: None,
+        after: Some(row),
+        position: pos(3_000_000, 12, Some(200)),
+        snapshot_marks: None,
+        before_valid: None,
+        lsns: Some(vec![100, 150, 250]),
+        txns: Some(cdcql::envelope::TxnRows {
+            positions: vec![pos(1_000_000, 11, Some(50)), pos(3_000_000, 12, Some(200))],
+            row_txn: vec![0, 0, 1],
+        }),
+    };
+    let source_of = |change: &ChangeBatch| -> Vec<(i64, i64, String, i64)> {
+        let records = env.records(change, 0).unwrap();
+        let mut values = EncodedColumn::default();
+        Encoder::new(&plan.encoding, &env.schemas().value)
+            .unwrap()
+            .encode(&records.value, &mut values)
+            .unwrap();
+        (0..values.len())
+            .map(|i| {
+                let v: serde_json::Value = serde_json::from_slice(values.get(i).unwrap()).unwrap();
+                let s = &v["source"];
+                (
+                    s["ts_ms"].as_i64().unwrap(),
+                    s["txId"].as_i64().unwrap(),
+                    s["sequence"].as_str().unwrap().to_string(),
+                    s["lsn"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let whole = source_of(&change);
+    assert_eq!(
+        whole,
+        vec![
+            (1000, 11, r#"["50","100"]"#.to_string(), 100),
+            (1000, 11, r#"["50","150"]"#.to_string(), 150),
+            (3000, 12, r#"["200","250"]"#.to_string(), 250),
+        ]
+    );
+    let (head, tail) = change.split_at(1);
+    assert_eq!((head.len(), tail.len()), (1, 2));
+    let mut parts = source_of(&head);
+    parts.extend(source_of(&tail));
+    assert_eq!(parts, whole, "a split batch keeps each row's source");
 }

@@ -1,5 +1,5 @@
 //! Exactly once across crashes: a workload of 2,000 source transactions (1 to 10,000 rows,
-//! three tables each) runs while `cdcql apply` (transactional = true, a parallel chunked
+//! four tables each, one without a primary key) runs while `cdcql apply` (transactional = true, a parallel chunked
 //! snapshot) is killed with SIGKILL at random moments, at least 20 times, during the snapshot
 //! and during streaming, and restarted each time. A read_committed consumer
 //! (tests/e2e/exactly_once_check.py) then checks that every source transaction appears exactly
@@ -73,7 +73,7 @@ fn exactly_once_through_sigkill() -> Result<()> {
     let _cleanup = Cleanup {
         pg_url: pg_url.clone(),
         brokers: brokers.clone(),
-        topics: ["acct", "evt", "wlog", "offsets"]
+        topics: ["acct", "evt", "wlog", "bag", "offsets"]
             .iter()
             .map(|t| format!("{prefix}.{t}"))
             .collect(),

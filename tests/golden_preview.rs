@@ -166,6 +166,7 @@ async fn preview_golden() -> Result<()> {
             ts_us: 1_714_979_288_000_001,
             lsn: 0x16B_3748,
             tx_id: 767,
+            xids: "767:767:".into(),
         }),
         ask_broker: false,
     };

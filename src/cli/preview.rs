@@ -81,7 +81,7 @@ struct TableRows {
 pub async fn preview(plan: &PipelinePlan, opts: &PreviewOptions) -> Result<String, PreviewError> {
     let client = postgres::connect(&plan.postgres.url).await?;
     let real_point = snapshot::begin(&client, None).await?;
-    let point = opts.point.unwrap_or(real_point);
+    let point = opts.point.clone().unwrap_or(real_point);
     let mut rows = Vec::new();
     for t in &plan.tables {
         let transform = Transform::new(t)?;
@@ -130,6 +130,7 @@ pub async fn preview(plan: &PipelinePlan, opts: &PreviewOptions) -> Result<Strin
                 },
                 snapshot_marks: Some(marks),
                 lsns: None,
+                txns: None,
             }
         });
         describe_table(&mut out, plan, t, change.as_ref(), now_ns, &partitions)?;

@@ -960,28 +960,40 @@ pub fn format_zoned_timestamp(us: i64, precision: u8, out: &mut String) {
     let (y, m, d) = civil_from_days(days);
     let secs = micros_of_day / 1_000_000;
     let frac = micros_of_day % 1_000_000;
-    if (0..=9999).contains(&y) {
-        let _ = write!(out, "{y:04}");
-    } else {
+    if !(0..=9999).contains(&y) {
         let _ = write!(out, "{y:+05}");
+    } else {
+        push_digits(out, y as u32, 4);
     }
-    let _ = write!(
-        out,
-        "-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    );
+    // This runs for every timestamp of every row: digits by hand, not through `fmt`.
+    let mut buf = *b"-00-00T00:00:00";
+    let two = |buf: &mut [u8; 15], at: usize, v: u32| {
+        buf[at] = b'0' + (v / 10 % 10) as u8;
+        buf[at + 1] = b'0' + (v % 10) as u8;
+    };
+    two(&mut buf, 1, m);
+    two(&mut buf, 4, d);
+    two(&mut buf, 7, (secs / 3600) as u32);
+    two(&mut buf, 10, ((secs / 60) % 60) as u32);
+    two(&mut buf, 13, (secs % 60) as u32);
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
     if precision > 0 {
         let p = precision.min(6) as u32;
-        let _ = write!(
-            out,
-            ".{:0width$}",
-            frac / 10i64.pow(6 - p),
-            width = p as usize
-        );
+        out.push('.');
+        push_digits(out, (frac / 10i64.pow(6 - p)) as u32, p as usize);
     }
     out.push('Z');
+}
+
+/// `v` in exactly `width` decimal digits (zero-padded; higher digits dropped).
+fn push_digits(out: &mut String, mut v: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let width = width.min(buf.len());
+    for i in (0..width).rev() {
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.push_str(std::str::from_utf8(&buf[..width]).unwrap_or_default());
 }
 
 /// An interval split the way Postgres prints it (`1 year 2 mons 3 days 04:05:06.5`) and

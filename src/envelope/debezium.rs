@@ -3,10 +3,11 @@
 //! with `before`/`after`/`source`/`transaction`/`op`/`ts_*`, and Debezium's default type
 //! mapping (`decimal.handling.mode=precise`, `time.precision.mode=adaptive`).
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, Int64Array, RecordBatch, StringArray, StructArray,
+    Array, ArrayRef, Int64Array, RecordBatch, StringArray, StringBuilder, StructArray,
 };
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Fields};
@@ -330,20 +331,34 @@ impl DebeziumTable {
                 None => Int64Array::new_null(n),
             })
         };
-        let last_commit = pos
-            .last_commit_lsn
-            .map(|l| format!("\"{l}\""))
-            .unwrap_or_else(|| "null".into());
-        let sequence: ArrayRef = match &batch.lsns {
-            Some(lsns) => Arc::new(StringArray::from_iter_values(
-                lsns.iter().map(|l| format!("[{last_commit},\"{l}\"]")),
-            )),
-            None => repeat(&format!(
-                "[{last_commit},{}]",
-                pos.lsn
-                    .map(|l| format!("\"{l}\""))
-                    .unwrap_or_else(|| "null".into())
-            )),
+        // One value per row when the batch spans several source transactions.
+        let per_row = |f: &dyn Fn(&SourcePosition) -> Option<i64>| -> ArrayRef {
+            match &batch.txns {
+                Some(_) => Arc::new(Int64Array::from_iter(
+                    (0..n).map(|i| f(batch.position_of(i))),
+                )),
+                None => opt_i64(f(pos)),
+            }
+        };
+        let sequence: ArrayRef = {
+            let mut b = StringBuilder::with_capacity(n, n * 32);
+            for i in 0..n {
+                let p = batch.position_of(i);
+                let lsn = batch
+                    .lsns
+                    .as_ref()
+                    .and_then(|l| l.get(i).copied())
+                    .or(p.lsn);
+                // Debezium writes both LSNs as JSON strings inside a JSON array.
+                let _ = match (p.last_commit_lsn, lsn) {
+                    (Some(c), Some(l)) => write!(b, "[\"{c}\",\"{l}\"]"),
+                    (None, Some(l)) => write!(b, "[null,\"{l}\"]"),
+                    (Some(c), None) => write!(b, "[\"{c}\",null]"),
+                    (None, None) => write!(b, "[null,null]"),
+                };
+                b.append_value("");
+            }
+            Arc::new(b.finish())
         };
         let lsn: ArrayRef = match &batch.lsns {
             Some(lsns) => Arc::new(Int64Array::from_iter_values(lsns.iter().map(|l| *l as i64))),
@@ -353,21 +368,15 @@ impl DebeziumTable {
             ("version", repeat(&self.version)),
             ("connector", repeat("postgresql")),
             ("name", repeat(&self.server_name)),
-            (
-                "ts_ms",
-                Arc::new(Int64Array::from_value(pos.ts_us.div_euclid(1000), n)),
-            ),
+            ("ts_ms", per_row(&|p| Some(p.ts_us.div_euclid(1000)))),
             ("snapshot", snapshot),
             ("db", repeat(&self.database)),
             ("sequence", sequence),
-            ("ts_us", Arc::new(Int64Array::from_value(pos.ts_us, n))),
-            (
-                "ts_ns",
-                Arc::new(Int64Array::from_value(pos.ts_us.saturating_mul(1000), n)),
-            ),
+            ("ts_us", per_row(&|p| Some(p.ts_us))),
+            ("ts_ns", per_row(&|p| Some(p.ts_us.saturating_mul(1000)))),
             ("schema", repeat(&self.schema_name)),
             ("table", repeat(&self.table_name)),
-            ("txId", opt_i64(pos.tx_id)),
+            ("txId", per_row(&|p| p.tx_id)),
             ("lsn", lsn),
             ("xmin", opt_i64(None)),
             ("origin", Arc::new(StringArray::new_null(n))),

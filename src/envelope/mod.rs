@@ -70,7 +70,7 @@ impl SnapshotMark {
     }
 }
 
-/// Source position shared by every row of a batch.
+/// Where a change came from: its transaction's commit time, id and the previous commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourcePosition {
     /// Commit time (streaming) or snapshot start time, µs since the Unix epoch.
@@ -96,6 +96,25 @@ pub struct ChangeBatch {
     pub snapshot_marks: Option<Vec<SnapshotMark>>,
     /// Per row, the WAL position of the change (streamed batches); `None` for snapshot rows.
     pub lsns: Option<Vec<u64>>,
+    /// A streamed batch may gather several small source transactions (one batch per
+    /// transaction costs more than the rows themselves); then each row names its own.
+    /// `None`: every row is at `position`.
+    pub txns: Option<TxnRows>,
+}
+
+fn split_opt<T: Clone>(v: &Option<Vec<T>>, at: usize) -> (Option<Vec<T>>, Option<Vec<T>>) {
+    match v {
+        Some(v) => (Some(v[..at].to_vec()), Some(v[at..].to_vec())),
+        None => (None, None),
+    }
+}
+
+/// The source transactions of a batch, and which one each row belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnRows {
+    pub positions: Vec<SourcePosition>,
+    /// Per row, an index into `positions`.
+    pub row_txn: Vec<u32>,
 }
 
 impl ChangeBatch {
@@ -105,6 +124,64 @@ impl ChangeBatch {
 
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// The source position of row `i`.
+    pub fn position_of(&self, i: usize) -> &SourcePosition {
+        match &self.txns {
+            Some(t) => t
+                .row_txn
+                .get(i)
+                .and_then(|&k| t.positions.get(k as usize))
+                .unwrap_or(&self.position),
+            None => &self.position,
+        }
+    }
+
+    /// Rows `..at` and rows `at..`, sharing the Arrow buffers.
+    pub fn split_at(self, at: usize) -> (ChangeBatch, ChangeBatch) {
+        let n = self.len();
+        let at = at.min(n);
+        let slice = |rb: &Option<RecordBatch>, off: usize, len: usize| {
+            rb.as_ref().map(|rb| rb.slice(off, len))
+        };
+        let (bv0, bv1) = split_opt(&self.before_valid, at);
+        let (lsn0, lsn1) = split_opt(&self.lsns, at);
+        let (marks0, marks1) = split_opt(&self.snapshot_marks, at);
+        let (tx0, tx1) = match &self.txns {
+            Some(t) => (
+                Some(TxnRows {
+                    positions: t.positions.clone(),
+                    row_txn: t.row_txn[..at].to_vec(),
+                }),
+                Some(TxnRows {
+                    positions: t.positions.clone(),
+                    row_txn: t.row_txn[at..].to_vec(),
+                }),
+            ),
+            None => (None, None),
+        };
+        let head = ChangeBatch {
+            ops: self.ops[..at].to_vec(),
+            before: slice(&self.before, 0, at),
+            before_valid: bv0,
+            after: slice(&self.after, 0, at),
+            position: self.position.clone(),
+            snapshot_marks: marks0,
+            lsns: lsn0,
+            txns: tx0,
+        };
+        let tail = ChangeBatch {
+            ops: self.ops[at..].to_vec(),
+            before: slice(&self.before, at, n - at),
+            before_valid: bv1,
+            after: slice(&self.after, at, n - at),
+            position: self.position,
+            snapshot_marks: marks1,
+            lsns: lsn1,
+            txns: tx1,
+        };
+        (head, tail)
     }
 }
 

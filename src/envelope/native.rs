@@ -125,7 +125,6 @@ impl NativeTable {
                 ))
             })
             .collect::<Result<_, EnvelopeError>>()?;
-        let ts_ms = batch.position.ts_us.div_euclid(1000);
         let versions: Int64Array = match &batch.lsns {
             Some(lsns) => lsns.iter().map(|l| Some(*l as i64)).collect(),
             None => Int64Array::from_value(0, n),
@@ -137,10 +136,13 @@ impl NativeTable {
             )),
         ));
         columns.push(("__version".into(), Arc::new(versions)));
-        columns.push((
-            "__source_ts_ms".into(),
-            Arc::new(Int64Array::from_value(ts_ms, n)),
-        ));
+        let ts_ms: Int64Array = match &batch.txns {
+            Some(_) => (0..n)
+                .map(|i| Some(batch.position_of(i).ts_us.div_euclid(1000)))
+                .collect(),
+            None => Int64Array::from_value(batch.position.ts_us.div_euclid(1000), n),
+        };
+        columns.push(("__source_ts_ms".into(), Arc::new(ts_ms)));
         columns.push((
             "__deleted".into(),
             Arc::new(BooleanArray::from_iter(

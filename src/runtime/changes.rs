@@ -117,6 +117,8 @@ pub struct TableChanges {
     placeholder: Vec<u8>,
     ops: Vec<Op>,
     lsns: Vec<u64>,
+    /// Source transactions ended since the last hand-over: (rows so far, its position).
+    ended: Vec<(usize, SourcePosition)>,
     before: Vec<ColumnDecoder>,
     before_valid: Vec<bool>,
     any_before: bool,
@@ -125,8 +127,11 @@ pub struct TableChanges {
     /// Values of the rows gathered so far that could not be decoded (those rows hold NULLs
     /// there); set aside at [`Self::take`].
     row_errors: Vec<RowError>,
-    /// Rows set aside by the last takes, for [`Self::take_poison`].
+    /// Rows set aside by the last takes: of ended source transactions (for
+    /// [`Self::take_poison`]), and of the transaction still open (for
+    /// [`Self::take_open_poison`]).
     poison: Vec<PoisonRow>,
+    open_poison: Vec<PoisonRow>,
 }
 
 impl TableChanges {
@@ -160,18 +165,40 @@ impl TableChanges {
             placeholder: placeholder.as_bytes().to_vec(),
             ops: Vec::with_capacity(capacity),
             lsns: Vec::with_capacity(capacity),
+            ended: Vec::new(),
             before_valid: Vec::with_capacity(capacity),
             any_before: false,
             capacity,
             row_errors: Vec::new(),
             poison: Vec::new(),
+            open_poison: Vec::new(),
         }
     }
 
-    /// Rows that could not be decoded, set aside by [`Self::take`]: they must reach the
-    /// producing side before the commit that covers them.
+    /// Rows of ended source transactions that could not be decoded, set aside by
+    /// [`Self::take`]: they must reach the producing side before the `Commit` that covers
+    /// them.
     pub fn take_poison(&mut self) -> Vec<PoisonRow> {
         std::mem::take(&mut self.poison)
+    }
+
+    /// Rows of the open source transaction that could not be decoded, set aside by
+    /// [`Self::take`]: they go on with the open transaction's rows, after the `Commit` of
+    /// the ended ones (a Kafka transaction may close there and must not carry them).
+    pub fn take_open_poison(&mut self) -> Vec<PoisonRow> {
+        std::mem::take(&mut self.open_poison)
+    }
+
+    /// Rows below `end` that [`Self::take`] sets aside.
+    fn bad_rows_below(&self, end: usize) -> usize {
+        let mut rows: Vec<usize> = self
+            .row_errors
+            .iter()
+            .map(|e| e.row)
+            .filter(|r| *r < end)
+            .collect();
+        rows.dedup();
+        rows.len()
     }
 
     pub fn len(&self) -> usize {
@@ -184,6 +211,21 @@ impl TableChanges {
 
     pub fn is_full(&self) -> bool {
         self.ops.len() >= self.capacity
+    }
+
+    /// The source transaction at `position` has ended: its rows are complete.
+    pub fn end_txn(&mut self, position: &SourcePosition) {
+        let done = self.ended.last().map_or(0, |(end, _)| *end);
+        if self.ops.len() > done {
+            self.ended.push((self.ops.len(), position.clone()));
+        }
+    }
+
+    /// Rows belonging to ended source transactions (the rest belong to the open one), in
+    /// the batch [`Self::take`] hands on: without the rows it sets aside.
+    pub fn complete_rows(&self) -> usize {
+        let end = self.ended.last().map_or(0, |(end, _)| *end);
+        end - self.bad_rows_below(end)
     }
 
     pub fn insert(&mut self, new: &Tuple, lsn: u64) -> Result<(), SourceError> {
@@ -289,9 +331,32 @@ impl TableChanges {
             }));
     }
 
-    /// Hand over what has been gathered (input-schema images; the query runs later).
+    /// Hand over what has been gathered (input-schema images; the query runs later). Rows
+    /// of the still open transaction, if any, are at `position`.
     pub fn take(&mut self, position: SourcePosition) -> Result<ChangeBatch, SourceError> {
         let n = self.ops.len();
+        let complete = self.ended.last().map_or(0, |(end, _)| *end);
+        let bad_complete = self.bad_rows_below(complete);
+        let mut ended = std::mem::take(&mut self.ended);
+        let position = match ended.last() {
+            Some((end, p)) if *end >= n => p.clone(),
+            _ => {
+                ended.push((n, position.clone()));
+                position
+            }
+        };
+        let txns = (ended.len() > 1).then(|| {
+            let mut row_txn = Vec::with_capacity(n);
+            let mut start = 0;
+            for (k, (end, _)) in ended.iter().enumerate() {
+                row_txn.extend(std::iter::repeat_n(k as u32, end - start));
+                start = *end;
+            }
+            crate::envelope::TxnRows {
+                positions: ended.into_iter().map(|(_, p)| p).collect(),
+                row_txn,
+            }
+        });
         let finish = |decoders: &mut Vec<ColumnDecoder>| -> Vec<ArrayRef> {
             decoders.iter_mut().map(|d| d.finish()).collect()
         };
@@ -330,13 +395,17 @@ impl TableChanges {
             position,
             snapshot_marks: None,
             lsns: Some(std::mem::take(&mut self.lsns)),
+            txns,
         };
         self.any_before = false;
         if self.row_errors.is_empty() {
             return Ok(batch);
         }
         let errors = std::mem::take(&mut self.row_errors);
-        let (batch, poison) = poison::split_changes(&self.names, batch, errors)?;
+        let (batch, mut poison) = poison::split_changes(&self.names, batch, errors)?;
+        // In row order: those of ended transactions first.
+        self.open_poison
+            .extend(poison.split_off(bad_complete.min(poison.len())));
         self.poison.extend(poison);
         Ok(batch)
     }
@@ -437,4 +506,103 @@ fn fill_required(
             Ok(zip(&mask, &zeros, &col)?)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::postgres::pgoutput::RelationColumn;
+    use bytes::Bytes;
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int32Type;
+
+    fn plan() -> TablePlan {
+        let file = crate::parse::SourceFile::new(
+            "t.sql",
+            "CREATE CONNECTION pg TO POSTGRES (url = 'postgres://x@h/shop');
+             CREATE CONNECTION k TO KAFKA (brokers = 'b:9092');
+             CREATE PIPELINE p FROM pg INTO k TOPIC 't' FORMAT JSON ENVELOPE DEBEZIUM
+               WITH (on_error = 'skip') TABLES (public.t);"
+                .to_string(),
+        );
+        let script = crate::parse::parse_with_env(&file, &|_| None).expect("parses");
+        let catalog = crate::catalog::Catalog::from_ddl_like(
+            "database shop\ntable public.t\n  id integer primary key\n  amount numeric(10,2)\n",
+        )
+        .expect("catalog");
+        let catalogs = std::collections::BTreeMap::from([("pg".to_string(), catalog)]);
+        let mut plans = crate::plan::plan_script(&file, &script, &catalogs).expect("plans");
+        plans.remove(0).tables.remove(0)
+    }
+
+    fn position(xid: i64) -> SourcePosition {
+        SourcePosition {
+            ts_us: 0,
+            tx_id: Some(xid),
+            lsn: None,
+            last_commit_lsn: None,
+        }
+    }
+
+    fn row(id: i32, amount: &'static [u8]) -> Tuple {
+        vec![
+            Value::Binary(Bytes::copy_from_slice(&id.to_be_bytes())),
+            Value::Binary(Bytes::from_static(amount)),
+        ]
+    }
+
+    const ONE: &[u8] = &[0, 1, 0, 0, 0, 0, 0, 2, 0, 1];
+    const NAN: &[u8] = &[0, 0, 0, 0, 0xC0, 0, 0, 0];
+
+    #[test]
+    fn rows_that_cannot_be_decoded_are_set_aside_by_transaction() {
+        let plan = plan();
+        let rel = Relation {
+            id: 1,
+            namespace: "public".into(),
+            name: "t".into(),
+            replica_identity: b'd',
+            columns: ["id", "amount"]
+                .iter()
+                .map(|n| RelationColumn {
+                    key: *n == "id",
+                    name: n.to_string(),
+                    type_oid: 0,
+                    typmod: -1,
+                })
+                .collect(),
+        };
+        let map = map_columns(&plan, &rel, true).expect("fits");
+        let mut acc = TableChanges::new(&plan, map, "__placeholder", 100);
+        // Transaction 7 ends; transaction 8 is still open.
+        acc.insert(&row(1, ONE), 101).unwrap();
+        acc.insert(&row(2, NAN), 102).unwrap();
+        acc.end_txn(&position(7));
+        acc.insert(&row(3, NAN), 103).unwrap();
+        acc.insert(&row(4, ONE), 104).unwrap();
+        // The ended transaction's good rows, in the batch that `take` hands on.
+        assert_eq!(acc.complete_rows(), 1);
+        let batch = acc.take(position(8)).unwrap();
+        assert_eq!(batch.lsns.as_deref(), Some(&[101, 104][..]));
+        let ids = batch
+            .after
+            .as_ref()
+            .unwrap()
+            .column(0)
+            .as_primitive::<Int32Type>();
+        assert_eq!(ids.values().to_vec(), vec![1, 4]);
+        let txns = batch.txns.as_ref().expect("two transactions");
+        assert_eq!(txns.row_txn, vec![0, 1]);
+        let (ended, open) = batch.split_at(1);
+        assert_eq!((ended.len(), open.len()), (1, 1));
+        let poison = acc.take_poison();
+        assert_eq!(poison.len(), 1);
+        assert_eq!((poison[0].lsn, poison[0].op), (Some(102), Op::Create));
+        assert_eq!(poison[0].column.as_deref(), Some("amount"));
+        assert_eq!(poison[0].row.get("amount"), Some(&serde_json::json!("NaN")));
+        let open_poison = acc.take_open_poison();
+        assert_eq!(open_poison.len(), 1);
+        assert_eq!(open_poison[0].lsn, Some(103));
+        assert!(acc.take_poison().is_empty() && acc.take_open_poison().is_empty());
+    }
 }

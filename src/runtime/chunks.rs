@@ -39,13 +39,26 @@ const SAMPLES_PER_CHUNK: f64 = 50.0;
 /// previous attempt (`previous`) so that its finished chunks stay valid. Tables with a
 /// primary key are split into key ranges (boundaries sampled with TABLESAMPLE), others into
 /// ranges of heap pages. Returns every table's chunk record and the chunks still to read.
+///
+/// `first_attempt` is the snapshot (`pg_current_snapshot()` text) of the attempt being
+/// resumed. Heap-page chunks of a table without a key then read only the row versions that
+/// snapshot saw: a row updated or inserted since lives in another place now (maybe a chunk
+/// still to read) and the stream, which replays from the first attempt's point, brings it.
 pub(crate) async fn plan_chunks(
     client: &Client,
     plan: &PipelinePlan,
     previous: &BTreeMap<String, TableChunks>,
+    first_attempt: Option<&str>,
 ) -> Result<(BTreeMap<String, TableChunks>, Vec<ChunkSpec>), RuntimeError> {
     let mut record = BTreeMap::new();
     let mut todo = Vec::new();
+    let seen_by_first = first_attempt.and_then(seen_by);
+    if first_attempt.is_some() && seen_by_first.is_none() {
+        tracing::warn!(
+            "this cluster has used more than 2^32 transaction ids: rows of tables without a \
+             primary key that changed since the interrupted snapshot may be read twice"
+        );
+    }
     for (i, t) in plan.tables.iter().enumerate() {
         let name = t.table.to_string();
         let key = primary_key(client, &t.table).await?;
@@ -74,6 +87,13 @@ pub(crate) async fn plan_chunks(
                     )
                 })
             };
+            let filter = match (&seen_by_first, key.is_empty()) {
+                (Some(seen), true) => Some(match filter {
+                    Some(f) => format!("{f} AND {seen}"),
+                    None => seen.clone(),
+                }),
+                _ => filter,
+            };
             tracing::debug!(table = %t.table, chunk = k, filter = ?filter, "snapshot chunk");
             todo.push(ChunkSpec {
                 table: i,
@@ -85,6 +105,25 @@ pub(crate) async fn plan_chunks(
         record.insert(name, chunks);
     }
     Ok((record, todo))
+}
+
+/// A condition true for the row versions that `snapshot` (a `pg_snapshot` as text) saw: those
+/// written by a transaction it saw as committed. Row versions carry 32-bit xids; only while
+/// the cluster has never wrapped (the snapshot's xmin fits 32 bits) is that xid, read as an
+/// `xid8`, the full one — after a wrap an old frozen row's xid could pass for a recent one,
+/// so then there is no condition (`None`).
+fn seen_by(snapshot: &str) -> Option<String> {
+    let xmin: u64 = snapshot.split(':').next()?.parse().ok()?;
+    if xmin >= 1 << 32
+        || !snapshot
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b':' || b == b',')
+    {
+        return None;
+    }
+    Some(format!(
+        "pg_visible_in_snapshot(xmin::text::xid8, '{snapshot}'::pg_snapshot)"
+    ))
 }
 
 /// The primary key's columns with their SQL types, in key order (empty without one).
@@ -353,4 +392,24 @@ pub(crate) async fn read_chunks(
         ));
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seen_by;
+
+    #[test]
+    fn condition_only_before_the_first_xid_wraparound() {
+        assert_eq!(
+            seen_by("748:752:748,750").as_deref(),
+            Some("pg_visible_in_snapshot(xmin::text::xid8, '748:752:748,750'::pg_snapshot)")
+        );
+        assert_eq!(seen_by("4294967296:4294967300:"), None, "after a wrap");
+        assert_eq!(
+            seen_by("1:2:'; DROP TABLE t"),
+            None,
+            "only a pg_snapshot's characters"
+        );
+        assert_eq!(seen_by("garbage"), None);
+    }
 }

@@ -132,7 +132,7 @@ async fn snapshot_only(
         lsn: Some(point.lsn),
         last_commit_lsn: None,
     };
-    let (_, chunks) = chunks::plan_chunks(&client, plan, &Default::default()).await?;
+    let (_, chunks) = chunks::plan_chunks(&client, plan, &Default::default(), None).await?;
     let (tx, rx) = mpsc::channel::<Work>(4);
     shared.set_phase(Phase::Snapshot);
     estimate_rows(&client, plan, shared).await;

@@ -31,6 +31,10 @@ pub struct Progress {
     /// unfinished chunk with the same boundaries.
     #[serde(default)]
     pub chunks: BTreeMap<String, TableChunks>,
+    /// The first snapshot attempt's `pg_current_snapshot()`: a resumed attempt reads tables
+    /// without a key as that snapshot saw them (see `chunks`).
+    #[serde(default)]
+    pub snapshot_xids: Option<String>,
     /// Rows set aside under `on_error`, per table (by `schema.table`), over every run.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rejected: BTreeMap<String, RejectedRows>,

@@ -35,7 +35,7 @@ use super::metrics::Metrics;
 use super::offsets::{Progress, RejectedRows};
 use super::RuntimeError;
 use crate::encode::EncodeError;
-use crate::envelope::{ChangeBatch, EnvelopeError, Op};
+use crate::envelope::{ChangeBatch, EnvelopeError, Op, TxnRows};
 use crate::plan::{Envelope, OnError, PipelinePlan, TablePlan};
 use crate::sink::kafka::{KafkaSink, SinkError};
 use crate::source::postgres::copy::RowError;
@@ -252,7 +252,11 @@ pub fn change_range(change: &ChangeBatch, range: Range<usize>) -> ChangeBatch {
             .snapshot_marks
             .as_ref()
             .map(|m| m[range.clone()].to_vec()),
-        lsns: change.lsns.as_ref().map(|l| l[range].to_vec()),
+        lsns: change.lsns.as_ref().map(|l| l[range.clone()].to_vec()),
+        txns: change.txns.as_ref().map(|t| TxnRows {
+            positions: t.positions.clone(),
+            row_txn: t.row_txn[range].to_vec(),
+        }),
     }
 }
 
@@ -299,6 +303,16 @@ pub fn change_rows(change: &ChangeBatch, keep: &[bool]) -> Result<ChangeBatch, A
                 .filter(|(_, k)| **k)
                 .map(|(x, _)| *x)
                 .collect()
+        }),
+        txns: change.txns.as_ref().map(|t| TxnRows {
+            positions: t.positions.clone(),
+            row_txn: t
+                .row_txn
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| *x)
+                .collect(),
         }),
     })
 }
@@ -484,6 +498,7 @@ pub fn snapshot_rows(batch: RecordBatch) -> ChangeBatch {
         },
         snapshot_marks: None,
         lsns: None,
+        txns: None,
     }
 }
 
@@ -1070,7 +1085,11 @@ pub struct Tally {
 }
 
 fn total(shared: &Metrics) -> u64 {
-    shared.dead_lettered.load(Ordering::Relaxed) + shared.skipped.load(Ordering::Relaxed)
+    shared
+        .tables
+        .iter()
+        .map(|t| t.dead_lettered.load(Ordering::Relaxed) + t.skipped.load(Ordering::Relaxed))
+        .sum()
 }
 
 impl Tally {
@@ -1083,7 +1102,7 @@ impl Tally {
         }
     }
 
-    /// Called for every progress record: costs two loads while no row has been set aside.
+    /// Called for every progress record: costs a few loads while no row has been set aside.
     pub fn record(&self, progress: &mut Progress, shared: &Metrics) {
         if total(shared) == self.start_total {
             return;

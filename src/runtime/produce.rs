@@ -38,7 +38,10 @@ pub(crate) enum Work {
         last: bool,
     },
     /// Streamed changes, before the query.
-    Changes { table: usize, batch: ChangeBatch },
+    Changes {
+        table: usize,
+        batch: Box<ChangeBatch>,
+    },
     /// Rows of `plan.tables[table]` that could not be decoded, for `on_error`; they come
     /// before the commit or chunk end that covers them.
     Poison { table: usize, rows: Vec<PoisonRow> },
@@ -127,6 +130,7 @@ pub(crate) enum ProgressUpdate {
     SnapshotStarted {
         lsn: u64,
         chunks: std::collections::BTreeMap<String, super::offsets::TableChunks>,
+        xids: Option<String>,
     },
     SnapshotDone,
 }
@@ -632,7 +636,8 @@ pub(crate) fn run_worker(
                         w.settle()?;
                     }
                 }
-                let change = match work[table].transform.changes(batch.clone()) {
+                // Kept for the slow path: the query consumes its input.
+                let change = match work[table].transform.changes((*batch).clone()) {
                     Ok(change) => Some(change),
                     Err(e) => {
                         let run = |t: &Transform, c: &ChangeBatch| Ok(t.changes(c.clone())?);
@@ -655,9 +660,10 @@ pub(crate) fn run_worker(
             Work::Commit { lsn } => w.unit_done(Some(lsn), false)?,
             Work::Checkpoint { update, reply } => {
                 match update {
-                    ProgressUpdate::SnapshotStarted { lsn, chunks } => {
+                    ProgressUpdate::SnapshotStarted { lsn, chunks, xids } => {
                         w.progress.snapshot_lsn = Some(lsn);
                         w.progress.chunks = chunks;
+                        w.progress.snapshot_xids = xids;
                     }
                     ProgressUpdate::SnapshotDone => {
                         w.progress.snapshot_done = true;
@@ -862,5 +868,6 @@ fn snapshot_change(at: &SnapshotAt<'_>, batch: RecordBatch, w: &mut TableWork) -
         }),
         snapshot_marks: Some(marks),
         lsns: None,
+        txns: None,
     }
 }

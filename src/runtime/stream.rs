@@ -246,6 +246,12 @@ async fn run_inner(
             .as_ref()
             .and_then(|c| c.snapshot_name.clone());
         let point = snapshot::begin(&coordinator, exported.as_deref()).await?;
+        // What the first attempt saw; a resumed one keeps the first attempt's.
+        let xids = if resume {
+            progress.snapshot_xids.clone()
+        } else {
+            Some(point.xids.clone())
+        };
         let name = match exported {
             Some(n) => n,
             None => snapshot::export(&coordinator).await?,
@@ -256,11 +262,11 @@ async fn run_inner(
             .map(|c| c.consistent_point)
             .or(progress.snapshot_lsn)
             .unwrap_or(point.lsn);
-        Some((coordinator, point, lsn, name))
+        Some((coordinator, point, lsn, name, xids))
     } else {
         None
     };
-    let position = snap.as_ref().map(|(_, point, lsn, _)| SourcePosition {
+    let position = snap.as_ref().map(|(_, point, lsn, _, _)| SourcePosition {
         ts_us: point.ts_us,
         tx_id: Some(point.tx_id),
         lsn: Some(*lsn),
@@ -290,7 +296,7 @@ async fn run_inner(
     }));
 
     let mut snapshot_rows = 0;
-    if let Some((coordinator, _, lsn, name)) = snap {
+    if let Some((coordinator, _, lsn, name, xids)) = snap {
         shared.set_phase(Phase::Snapshot);
         estimate_rows(&coordinator, plan, &shared).await;
         let previous = if resume {
@@ -298,7 +304,9 @@ async fn run_inner(
         } else {
             Default::default()
         };
-        let (record, todo) = chunks::plan_chunks(&coordinator, plan, &previous).await?;
+        let first_attempt = if resume { xids.as_deref() } else { None };
+        let (record, todo) =
+            chunks::plan_chunks(&coordinator, plan, &previous, first_attempt).await?;
         if resume {
             tracing::warn!(
                 pipeline = %plan.name,
@@ -309,6 +317,7 @@ async fn run_inner(
         let started = ProgressUpdate::SnapshotStarted {
             lsn,
             chunks: record,
+            xids,
         };
         if let Err(e) = checkpoint(&tx, started).await {
             return Err(worker_error(worker.take(), e).await);
@@ -338,6 +347,8 @@ async fn run_inner(
         transactions: 0,
         registry,
         replan,
+        pending_commit: None,
+        pending_since: None,
     };
     let result = stream
         .run(&mut session, &mut shutdown, &client, &shared)
@@ -541,7 +552,16 @@ struct Stream {
     transactions: u64,
     registry: Option<RegistryClient>,
     replan: Option<Arc<Replanner>>,
+    /// End of the last source transaction whose rows are gathered but not handed on yet:
+    /// small transactions are handed on together (see `FLUSH_AFTER`).
+    pending_commit: Option<u64>,
+    pending_since: Option<Instant>,
 }
+
+/// How long ended transactions may wait to be handed on together while the server keeps
+/// sending more. Handing on one tiny batch per transaction costs more than its rows; an idle
+/// stream hands on at once.
+const FLUSH_AFTER: Duration = Duration::from_millis(20);
 
 impl Stream {
     async fn run(
@@ -565,6 +585,7 @@ impl Stream {
                 changed = shutdown.changed() => {
                     if changed.is_err() || *shutdown.borrow() {
                         tracing::info!(pipeline = %self.plan.name, "stopping: draining and acknowledging");
+                        self.flush(false).await?;
                         return Ok(());
                     }
                 }
@@ -594,7 +615,10 @@ impl Stream {
                 ev = session.client.recv() => {
                     match ev {
                         Err(e) => return Err(crate::source::postgres::SourceError::Replication(e.to_string()).into()),
-                        Ok(None) => return Ok(()),
+                        Ok(None) => {
+                            self.flush(false).await?;
+                            return Ok(());
+                        }
                         Ok(Some(ev)) => {
                             match &ev {
                                 ReplicationEvent::KeepAlive { wal_end, .. } => {
@@ -614,15 +638,33 @@ impl Stream {
                         }
                     }
                 }
+                // Nothing more is ready to read: hand on what has ended.
+                _ = std::future::ready(()), if self.pending_commit.is_some() => {
+                    self.flush(true).await?;
+                }
             }
         }
     }
 
     async fn send(&mut self, work: Work) -> Result<(), RuntimeError> {
-        // Rows that could not be decoded go first: the producing side deals with them
-        // (`on_error`) before the commit that covers them.
+        // Rows of ended transactions that could not be decoded go first: the producing side
+        // deals with them (`on_error`) before the commit that covers them.
+        self.send_poison(false).await?;
+        self.tx
+            .send(work)
+            .await
+            .map_err(|_| RuntimeError::WorkerStopped)
+    }
+
+    /// Hands on rows that could not be decoded (see `TableChanges::take`): those of ended
+    /// transactions, or (`open`) those of the open one.
+    async fn send_poison(&mut self, open: bool) -> Result<(), RuntimeError> {
         for (table, acc) in self.relations.values_mut().flatten() {
-            let rows = acc.take_poison();
+            let rows = if open {
+                acc.take_open_poison()
+            } else {
+                acc.take_poison()
+            };
             if !rows.is_empty() {
                 let table = *table;
                 self.tx
@@ -631,10 +673,7 @@ impl Stream {
                     .map_err(|_| RuntimeError::WorkerStopped)?;
             }
         }
-        self.tx
-            .send(work)
-            .await
-            .map_err(|_| RuntimeError::WorkerStopped)
+        Ok(())
     }
 
     fn position(&self) -> SourcePosition {
@@ -665,11 +704,20 @@ impl Stream {
                 self.last_commit_lsn = Some(end_lsn.0);
             }
             ReplicationEvent::Commit { end_lsn, .. } => {
-                self.flush_all().await?;
+                let position = self.position();
+                let mut rows = 0;
+                for (_, acc) in self.relations.values_mut().flatten() {
+                    acc.end_txn(&position);
+                    rows += acc.len();
+                }
                 self.txn = None;
                 self.last_commit_lsn = Some(end_lsn.0);
                 self.transactions += 1;
-                self.send(Work::Commit { lsn: end_lsn.0 }).await?;
+                self.pending_commit = Some(end_lsn.0);
+                let since = *self.pending_since.get_or_insert_with(Instant::now);
+                if rows >= BATCH_ROWS || since.elapsed() >= FLUSH_AFTER {
+                    self.flush(true).await?;
+                }
             }
             ReplicationEvent::XLogData {
                 wal_start, data, ..
@@ -682,6 +730,7 @@ impl Stream {
                 // Between transactions the server's position can be acknowledged as soon as
                 // everything before it is delivered: it carries no change of ours.
                 if self.txn.is_none() {
+                    self.flush(true).await?;
                     self.send(Work::Commit { lsn: wal_end.0 }).await?;
                 }
             }
@@ -698,6 +747,7 @@ impl Stream {
                     .await?;
                 }
                 if self.txn.is_none() {
+                    self.flush(true).await?;
                     self.send(Work::Commit { lsn: lsn.0 }).await?;
                 }
             }
@@ -754,28 +804,62 @@ impl Stream {
     }
 
     async fn flush_if_full(&mut self, relation: u32) -> Result<(), RuntimeError> {
-        let position = self.position();
-        let batch = match self.relations.get_mut(&relation) {
-            Some(Some((i, acc))) if acc.is_full() => Some((*i, acc.take(position)?)),
-            _ => None,
-        };
-        if let Some((table, batch)) = batch {
-            self.send(Work::Changes { table, batch }).await?;
+        if let Some(Some((_, acc))) = self.relations.get(&relation) {
+            if acc.is_full() {
+                self.flush(true).await?;
+            }
         }
         Ok(())
     }
 
-    async fn flush_all(&mut self) -> Result<(), RuntimeError> {
+    /// Hand on the gathered rows: those of ended transactions, then the `Commit` that lets
+    /// their position be acknowledged, then (`open`) those of the transaction still open. That
+    /// order matters: a Kafka transaction may close at a `Commit`, and must not carry part
+    /// of a later source transaction along with it.
+    async fn flush(&mut self, open: bool) -> Result<(), RuntimeError> {
         let position = self.position();
-        let mut batches = Vec::new();
+        let mut ended = Vec::new();
+        let mut open_rows = Vec::new();
         for (i, acc) in self.relations.values_mut().flatten() {
-            if !acc.is_empty() {
-                batches.push((*i, acc.take(position.clone())?));
+            if acc.is_empty() {
+                continue;
+            }
+            let complete = acc.complete_rows();
+            let batch = acc.take(position.clone())?;
+            if complete >= batch.len() {
+                ended.push((*i, batch));
+            } else if complete == 0 {
+                open_rows.push((*i, batch));
+            } else {
+                let (head, tail) = batch.split_at(complete);
+                ended.push((*i, head));
+                open_rows.push((*i, tail));
             }
         }
-        batches.sort_by_key(|(i, b)| (b.lsns.as_ref().and_then(|l| l.first().copied()), *i));
-        for (table, batch) in batches {
-            self.send(Work::Changes { table, batch }).await?;
+        let first_lsn =
+            |b: &crate::envelope::ChangeBatch| b.lsns.as_ref().and_then(|l| l.first().copied());
+        ended.sort_by_key(|(i, b)| (first_lsn(b), *i));
+        open_rows.sort_by_key(|(i, b)| (first_lsn(b), *i));
+        for (table, batch) in ended {
+            self.send(Work::Changes {
+                table,
+                batch: Box::new(batch),
+            })
+            .await?;
+        }
+        if let Some(lsn) = self.pending_commit.take() {
+            self.send(Work::Commit { lsn }).await?;
+        }
+        self.pending_since = None;
+        if open {
+            for (table, batch) in open_rows {
+                self.send(Work::Changes {
+                    table,
+                    batch: Box::new(batch),
+                })
+                .await?;
+            }
+            self.send_poison(true).await?;
         }
         Ok(())
     }
@@ -791,11 +875,9 @@ impl Stream {
             return Ok(());
         };
         // Changes gathered under the old shape go first.
-        let position = self.position();
-        if let Some(Some((i, acc))) = self.relations.get_mut(&rel.id) {
+        if let Some(Some((_, acc))) = self.relations.get(&rel.id) {
             if !acc.is_empty() {
-                let (i, batch) = (*i, acc.take(position)?);
-                self.send(Work::Changes { table: i, batch }).await?;
+                self.flush(true).await?;
             }
         }
         let all_columns = self.plan.tables[index].logical_plan.is_none();

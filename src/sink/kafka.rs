@@ -2,7 +2,6 @@
 //! clients and Kafka Streams co-partition with us), bounded in-flight queue. A delivery
 //! failure is an error at the next `send` or at `flush`, never dropped silently.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -42,12 +41,57 @@ pub enum SinkError {
 /// Counts acknowledgements from the producer's background thread, and knows which messages
 /// are still in flight, so that a source position is acknowledged only once everything
 /// before it is in Kafka (deliveries to different partitions complete out of order).
-#[derive(Default)]
 pub struct DeliveryTracker {
     delivered: AtomicU64,
     failed: AtomicU64,
     first_error: Mutex<Option<String>>,
-    in_flight: Mutex<BTreeSet<u64>>,
+    /// One bit per message in a ring of `WINDOW` sequence numbers, set on delivery; the
+    /// sending thread clears them as its low-water mark passes. Lock-free, because the
+    /// delivery callback runs once per message.
+    done: Vec<AtomicU64>,
+}
+
+/// Messages that may be in flight at once (a power of two, above librdkafka's queue size).
+const WINDOW: u64 = 1 << 20;
+
+impl Default for DeliveryTracker {
+    fn default() -> Self {
+        DeliveryTracker {
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            first_error: Mutex::new(None),
+            done: (0..WINDOW / 64).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl DeliveryTracker {
+    fn mark_done(&self, seq: u64) {
+        let slot = seq % WINDOW;
+        self.done[(slot / 64) as usize].fetch_or(1 << (slot % 64), Ordering::Release);
+    }
+
+    /// Move `low` past every delivered message, clearing their bits for reuse.
+    fn advance(&self, low: &mut u64, sent: u64) {
+        while *low < sent {
+            let slot = *low % WINDOW;
+            let (word, bit) = ((slot / 64) as usize, slot % 64);
+            let bits = self.done[word].load(Ordering::Acquire) >> bit;
+            // Delivered messages from `low` on, within this word.
+            let run = (!bits).trailing_zeros() as u64;
+            let run = run.min(64 - bit).min(sent - *low);
+            if run == 0 {
+                return;
+            }
+            let mask = if run == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << run) - 1) << bit
+            };
+            self.done[word].fetch_and(!mask, Ordering::AcqRel);
+            *low += run;
+        }
+    }
 }
 
 impl ClientContext for DeliveryTracker {}
@@ -58,10 +102,7 @@ impl ProducerContext for DeliveryTracker {
     fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
         // A failed message stays in flight forever: nothing after it can be acknowledged.
         if result.is_ok() {
-            self.in_flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&(seq as u64));
+            self.mark_done(seq as u64);
         }
         match result {
             Ok(_) => {
@@ -83,6 +124,8 @@ pub struct KafkaSink {
     producer: ThreadedProducer<DeliveryTracker>,
     config: ClientConfig,
     sent: u64,
+    /// Every message below this is delivered.
+    low: u64,
     transactional: bool,
 }
 
@@ -144,8 +187,11 @@ impl KafkaSink {
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "10")
             .set("batch.num.messages", "10000")
+            // The queue bounds memory: once it is full, `send` waits. 64 MiB keeps several
+            // full batches per partition in flight, and keeps peak RSS independent of the
+            // table's size.
             .set("queue.buffering.max.messages", "200000")
-            .set("queue.buffering.max.kbytes", "262144");
+            .set("queue.buffering.max.kbytes", "65536");
         if let Some(id) = transactional_id {
             config
                 .set("transactional.id", id)
@@ -162,6 +208,7 @@ impl KafkaSink {
             producer,
             config,
             sent: 0,
+            low: 0,
             transactional: false,
         })
     }
@@ -258,12 +305,14 @@ impl KafkaSink {
         if let Some(h) = headers {
             record = record.headers(h);
         }
-        self.producer
-            .context()
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(seq);
+        // The ring must not wrap onto a message still in flight.
+        while seq - self.low >= WINDOW {
+            self.producer.context().advance(&mut self.low, self.sent);
+            if seq - self.low >= WINDOW {
+                self.check_failures()?;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
         loop {
             match self.producer.send(record) {
                 Ok(()) => break,
@@ -273,12 +322,6 @@ impl KafkaSink {
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 Err((e, _)) => {
-                    self.producer
-                        .context()
-                        .in_flight
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&seq);
                     return Err(SinkError::Produce {
                         topic: topic.to_string(),
                         source: e,
@@ -300,15 +343,10 @@ impl KafkaSink {
 
     /// Every message with a sequence number below the returned one is in Kafka. Fails when
     /// any message failed.
-    pub fn acknowledged_below(&self) -> Result<u64, SinkError> {
+    pub fn acknowledged_below(&mut self) -> Result<u64, SinkError> {
         self.check_failures()?;
-        let in_flight = self
-            .producer
-            .context()
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        Ok(in_flight.first().copied().unwrap_or(self.sent))
+        self.producer.context().advance(&mut self.low, self.sent);
+        Ok(self.low)
     }
 
     /// Wait until every queued message is acknowledged (or failed).
@@ -322,5 +360,41 @@ impl KafkaSink {
             });
         }
         Ok(delivered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deliveries in any order: the low-water mark is exactly the first undelivered message,
+    /// across word boundaries and around the ring.
+    #[test]
+    fn low_water_mark_follows_out_of_order_deliveries() {
+        let t = DeliveryTracker::default();
+        let mut low = 0;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut sent = 0u64;
+        let mut pending: Vec<u64> = Vec::new();
+        // Several laps of the ring, a few thousand messages in flight at a time.
+        while sent < 3 * WINDOW + 12_345 {
+            for _ in 0..(next() % 4000) {
+                pending.push(sent);
+                sent += 1;
+            }
+            for _ in 0..(next() % 4000).min(pending.len() as u64) {
+                let i = (next() % pending.len() as u64) as usize;
+                t.mark_done(pending.swap_remove(i));
+            }
+            t.advance(&mut low, sent);
+            let expect = pending.iter().copied().min().unwrap_or(sent);
+            assert_eq!(low, expect, "after {sent} sent");
+        }
     }
 }

@@ -6,8 +6,9 @@
   exactly_once_check.py verify   PG_URL BROKERS SCHEMA PREFIX
 
 Every workload transaction T updates k rows of `acct` (setting txn = T), inserts m rows into
-`evt` (txn = T) and inserts its own log row wlog(T, k, m) — all in one source transaction,
-across three topics. A read_committed consumer then checks: each transaction whose log row was
+`evt` (txn = T), updates j rows of `bag` (a table without a primary key, so its snapshot
+chunks are heap-page ranges and an update moves a row to another chunk) and inserts its own
+log row wlog(T, k, m, j) — all in one source transaction, across four topics. A read_committed consumer then checks: each transaction whose log row was
 streamed appears exactly once and whole (k acct updates and m evt inserts with its txId, no
 more, no fewer); transactions in the snapshot have no streamed events; streamed events per key
 come in commit order with no repeats; no snapshot row is read twice; each topic's compacted view
@@ -30,11 +31,18 @@ def setup(pg_url, schema):
         c.execute(f'CREATE SCHEMA "{schema}"')
         c.execute(f'CREATE TABLE "{schema}".acct (id int PRIMARY KEY, bal int NOT NULL, txn int NOT NULL)')
         c.execute(f'CREATE TABLE "{schema}".evt (id bigserial PRIMARY KEY, txn int NOT NULL, amount int NOT NULL)')
-        c.execute(f'CREATE TABLE "{schema}".wlog (txn int PRIMARY KEY, n_acct int NOT NULL, n_evt int NOT NULL)')
+        c.execute(f'CREATE TABLE "{schema}".wlog (txn int PRIMARY KEY, n_acct int NOT NULL, n_evt int NOT NULL, n_bag int NOT NULL)')
+        c.execute(f'CREATE TABLE "{schema}".bag (uid int NOT NULL, txn int NOT NULL, pad text NOT NULL)')
+        c.execute(f'ALTER TABLE "{schema}".bag REPLICA IDENTITY FULL')
+        c.execute(f'INSERT INTO "{schema}".bag SELECT g, 0, repeat(\'x\', 150) FROM generate_series(1, {BAG_ROWS}) g')
+        c.execute(f'ANALYZE "{schema}".bag')
         c.execute(f'INSERT INTO "{schema}".acct SELECT g, 0, 0 FROM generate_series(1, 20000) g')
         c.execute(f'INSERT INTO "{schema}".evt (txn, amount) SELECT 0, g FROM generate_series(1, 60000) g')
         c.execute(f'ANALYZE "{schema}".acct')
         c.execute(f'ANALYZE "{schema}".evt')
+
+
+BAG_ROWS = 30000
 
 
 def size(rng):
@@ -54,6 +62,7 @@ def workload(pg_url, schema, count, seed):
             n = size(rng)
             k = min(n // 2, 20000)
             m = n - k
+            j = min(n // 3, 200)
             with c.cursor() as cur:
                 if k:
                     start = rng.randint(1, 20000 - k + 1)
@@ -66,9 +75,15 @@ def workload(pg_url, schema, count, seed):
                         f'INSERT INTO "{schema}".evt (txn, amount) SELECT %s, g FROM generate_series(1, %s) g',
                         (t, m),
                     )
-                cur.execute(f'INSERT INTO "{schema}".wlog VALUES (%s, %s, %s)', (t, k, m))
+                if j:
+                    start = rng.randint(1, BAG_ROWS - j + 1)
+                    cur.execute(
+                        f'UPDATE "{schema}".bag SET txn = %s WHERE uid >= %s AND uid < %s',
+                        (t, start, start + j),
+                    )
+                cur.execute(f'INSERT INTO "{schema}".wlog VALUES (%s, %s, %s, %s)', (t, k, m, j))
             c.commit()
-            total += k + m + 1
+            total += k + m + j + 1
             # Spread the workload so that kills also land while it streams.
             time.sleep(0.003)
     print(f"workload: {count} transactions, {total} row changes")
@@ -124,18 +139,22 @@ def verify(pg_url, brokers, schema, prefix):
     def fail(msg):
         problems.append(msg)
 
-    topics = {t: consume(brokers, f"{prefix}.{t}") for t in ("acct", "evt", "wlog")}
+    topics = {t: consume(brokers, f"{prefix}.{t}") for t in ("acct", "evt", "wlog", "bag")}
     with psycopg.connect(pg_url) as c:
         tables = {
             "acct": {r[0]: {"id": r[0], "bal": r[1], "txn": r[2]} for r in c.execute(f'SELECT id, bal, txn FROM "{schema}".acct')},
             "evt": {r[0]: {"id": r[0], "txn": r[1], "amount": r[2]} for r in c.execute(f'SELECT id, txn, amount FROM "{schema}".evt')},
-            "wlog": {r[0]: {"txn": r[0], "n_acct": r[1], "n_evt": r[2]} for r in c.execute(f'SELECT txn, n_acct, n_evt FROM "{schema}".wlog')},
+            "wlog": {r[0]: {"txn": r[0], "n_acct": r[1], "n_evt": r[2], "n_bag": r[3]} for r in c.execute(f'SELECT txn, n_acct, n_evt, n_bag FROM "{schema}".wlog')},
+            "bag": {r[0]: {"uid": r[0], "txn": r[1], "pad": r[2]} for r in c.execute(f'SELECT uid, txn, pad FROM "{schema}".bag')},
         }
-    keycol = {"acct": "id", "evt": "id", "wlog": "txn"}
+    keycol = {"acct": "id", "evt": "id", "wlog": "txn", "bag": "uid"}
     stats = {t: Counter() for t in topics}
 
     streamed_by_xid = defaultdict(Counter)  # xid -> (table, txn) -> count
     for t, msgs in topics.items():
+        if t == "bag":
+            # Null keys land on any partition: put each row's events in commit (LSN) order.
+            msgs = sorted(msgs, key=lambda m: (m[3] or {}).get("source", {}).get("lsn") or 0)
         view = {}
         reads = Counter()
         per_key = defaultdict(list)
@@ -145,7 +164,7 @@ def verify(pg_url, brokers, schema, prefix):
             op = val["op"]
             stats[t][op] += 1
             row = val["after"] if op != "d" else val["before"]
-            k = key[keycol[t]]
+            k = row[keycol[t]] if key is None else key[keycol[t]]
             if op == "r":
                 reads[k] += 1
                 if per_key[k]:
@@ -184,10 +203,12 @@ def verify(pg_url, brokers, schema, prefix):
         streamed_txns += 1
         xid = v["source"]["txId"]
         got = streamed_by_xid.get(xid, Counter())
-        want_acct, want_evt = v["after"]["n_acct"], v["after"]["n_evt"]
-        if got[("acct", T)] != want_acct or got[("evt", T)] != want_evt or got[("wlog", T)] != 1:
+        want_acct, want_evt, want_bag = v["after"]["n_acct"], v["after"]["n_evt"], v["after"]["n_bag"]
+        if (got[("acct", T)] != want_acct or got[("evt", T)] != want_evt or got[("bag", T)] != want_bag
+                or got[("wlog", T)] != 1):
             fail(f"transaction {T} (txId {xid}): streamed {got[('acct', T)]}/{want_acct} acct updates, "
-                 f"{got[('evt', T)]}/{want_evt} evt inserts, {got[('wlog', T)]}/1 log rows")
+                 f"{got[('evt', T)]}/{want_evt} evt inserts, {got[('bag', T)]}/{want_bag} bag updates, "
+                 f"{got[('wlog', T)]}/1 log rows")
         extra = {key: n for key, n in got.items() if key[1] != T}
         if extra:
             fail(f"transaction {T} (txId {xid}): events of other rows in it: {extra}")

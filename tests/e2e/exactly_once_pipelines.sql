@@ -9,4 +9,4 @@ CREATE PIPELINE eo FROM pg INTO bus TOPIC '${E2E_PREFIX}.{table}'
           tombstones = false,
           slot_name = '${E2E_PREFIX}', publication_name = '${E2E_PREFIX}',
           offsets_topic = '${E2E_PREFIX}.offsets')
-    TABLES (__SCHEMA__.acct, __SCHEMA__.evt, __SCHEMA__.wlog);
+    TABLES (__SCHEMA__.acct, __SCHEMA__.evt, __SCHEMA__.wlog, __SCHEMA__.bag);

@@ -765,3 +765,33 @@ fn a_conversion_names_every_bad_row() {
         "{err}"
     );
 }
+
+proptest::proptest! {
+    /// The hand-written digits agree with `fmt` and with Arrow's own rendering of the
+    /// timestamp (chrono), for every precision and any year from 0 to 9999.
+    #[test]
+    fn zoned_timestamp_digits_match_fmt(us in -62_167_219_200_000_000i64..253_402_300_799_999_999, p in 0u8..=6) {
+        let mut ours = String::new();
+        format_zoned_timestamp(us, p, &mut ours);
+        let days = us.div_euclid(86_400_000_000);
+        let micros_of_day = us.rem_euclid(86_400_000_000);
+        let (y, m, d) = crate::types::civil_from_days(days);
+        let secs = micros_of_day / 1_000_000;
+        let mut expect = format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+            secs / 3600,
+            (secs / 60) % 60,
+            secs % 60
+        );
+        if p > 0 {
+            let frac = micros_of_day % 1_000_000;
+            expect.push_str(&format!(".{:0w$}", frac / 10i64.pow(6 - p as u32), w = p as usize));
+        }
+        expect.push('Z');
+        proptest::prop_assert_eq!(&ours, &expect);
+        let arrow = datafusion::arrow::array::TimestampMicrosecondArray::from(vec![us]);
+        let shown = datafusion::arrow::util::display::array_value_to_string(&arrow, 0).unwrap();
+        // Arrow prints `YYYY-MM-DDTHH:MM:SS[.ffffff]`; compare the whole-second part.
+        proptest::prop_assert_eq!(&ours[..19], &shown[..19]);
+    }
+}

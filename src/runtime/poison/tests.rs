@@ -76,6 +76,7 @@ fn creates(plan: &PipelinePlan, ids: &[i64], values: &[&str]) -> ChangeBatch {
         position: position(),
         snapshot_marks: None,
         lsns: Some(ids.iter().map(|i| 1000 + *i as u64).collect()),
+        txns: None,
     }
 }
 

@@ -11,13 +11,15 @@ use crate::catalog::quote_ident;
 use crate::plan::TablePlan;
 
 /// Where the snapshot sits in the database's history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotPoint {
     /// `now()` of the snapshot transaction, µs since the Unix epoch.
     pub ts_us: i64,
     /// WAL position when the snapshot was taken.
     pub lsn: u64,
     pub tx_id: i64,
+    /// `pg_current_snapshot()` as text (`xmin:xmax:xip,...`): which transactions it sees.
+    pub xids: String,
 }
 
 /// `0/16B3748` → 0x16B3748.
@@ -44,7 +46,7 @@ pub async fn begin(client: &Client, exported: Option<&str>) -> Result<SnapshotPo
     let row = client
         .query_one(
             "SELECT (extract(epoch FROM now()) * 1000000)::int8, pg_current_wal_lsn()::text, \
-             pg_snapshot_xmin(pg_current_snapshot())::text::int8",
+             pg_snapshot_xmin(pg_current_snapshot())::text::int8, pg_current_snapshot()::text",
             &[],
         )
         .await?;
@@ -53,6 +55,7 @@ pub async fn begin(client: &Client, exported: Option<&str>) -> Result<SnapshotPo
         ts_us: row.get(0),
         lsn: parse_lsn(&lsn).ok_or_else(|| SourceError::Protocol(format!("bad LSN {lsn}")))?,
         tx_id: row.get(2),
+        xids: row.get(3),
     })
 }
 
