@@ -536,3 +536,35 @@ fn rows_the_query_fails_on_are_set_aside_with_their_source_columns() {
     assert_eq!(rows[0].row.to_value(), json!({"id": 2, "note": "x"}));
     assert_eq!(rows[0].lsn, None);
 }
+
+#[test]
+fn size_refusals_are_told_apart() {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    let at_send = SinkError::Produce {
+        topic: "t".into(),
+        source: KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
+    };
+    assert!(too_large(&at_send));
+    let queue_full = SinkError::Produce {
+        topic: "t".into(),
+        source: KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+    };
+    assert!(!too_large(&queue_full));
+    // The broker refusing a batch: not one row's fault, and no use retrying.
+    let refused = RuntimeError::Sink(SinkError::Delivery {
+        failed: 3,
+        first: "Broker: Message size too large (topic t)".into(),
+    });
+    assert!(fatal_delivery(&refused));
+    let told = explain_delivery(refused).to_string();
+    assert!(
+        told.contains("'message.max.bytes'") && told.contains("max.message.bytes"),
+        "{told}"
+    );
+    let lost = RuntimeError::Sink(SinkError::Delivery {
+        failed: 1,
+        first: "Local: Message timed out (topic t)".into(),
+    });
+    assert!(!fatal_delivery(&lost));
+    assert!(matches!(explain_delivery(lost), RuntimeError::Sink(_)));
+}
