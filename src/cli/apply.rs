@@ -111,6 +111,20 @@ pub async fn run(files: &[PathBuf], options: &ApplyOptions) -> Result<(), CliErr
                 metrics: Some(m.clone()),
             };
             let r = runtime::run(p, stop, ctx).await;
+            for t in &m.tables {
+                let load =
+                    |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+                let (dead, skipped) = (load(&t.dead_lettered), load(&t.skipped));
+                if dead + skipped > 0 {
+                    tracing::warn!(
+                        pipeline = %p.name,
+                        "{} → {}: {dead} row(s) dead-lettered, {skipped} skipped (on_error = '{}')",
+                        t.table,
+                        t.topic,
+                        p.errors.on_error.as_str()
+                    );
+                }
+            }
             if let Err(e) = &r {
                 // Said at once: the other pipelines keep running until stopped.
                 tracing::error!(pipeline = %p.name, "failed: {e}");
@@ -260,7 +274,7 @@ pub async fn status(file: &Path) -> Result<(), CliError> {
             .await
             .map_err(|e| CliError::Runtime(e.to_string()))?
             .map_err(|e| CliError::Runtime(e.to_string()))?;
-        match progress {
+        match &progress {
             None => println!("  produced:    nothing recorded yet"),
             Some(pr) => {
                 println!(
@@ -273,7 +287,35 @@ pub async fn status(file: &Path) -> Result<(), CliError> {
             }
         }
         for t in &p.tables {
-            println!("  table:       {} → {}", t.table, t.topic);
+            // Rows that could not be delivered (`on_error`), as recorded with the progress.
+            let rejected = progress
+                .as_ref()
+                .and_then(|pr| pr.rejected.get(&t.table.to_string()))
+                .copied()
+                .unwrap_or_default();
+            let mut notes = Vec::new();
+            if rejected.dead_lettered > 0 || p.dead_letter_topic(t).is_some() {
+                notes.push(format!(
+                    "{} row(s) dead-lettered{}",
+                    rejected.dead_lettered,
+                    p.dead_letter_topic(t)
+                        .map(|d| format!(" to {d}"))
+                        .unwrap_or_default()
+                ));
+            }
+            if rejected.skipped > 0 || p.errors.on_error == crate::plan::OnError::Skip {
+                notes.push(format!("{} row(s) skipped", rejected.skipped));
+            }
+            if notes.is_empty() {
+                println!("  table:       {} → {}", t.table, t.topic);
+            } else {
+                println!(
+                    "  table:       {} → {} ({})",
+                    t.table,
+                    t.topic,
+                    notes.join(", ")
+                );
+            }
         }
     }
     Ok(())

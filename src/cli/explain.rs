@@ -62,6 +62,23 @@ pub fn explain(p: &PipelinePlan) -> String {
     };
     let _ = writeln!(out, "  envelope: {envelope}");
     let _ = writeln!(out, "  snapshot: {:?}", p.snapshot);
+    // Shown only when set, so that the common case stays short.
+    match p.errors.on_error {
+        crate::plan::OnError::Fail => {}
+        crate::plan::OnError::Skip => {
+            let _ = writeln!(
+                out,
+                "  on_error: skip (rows that cannot be delivered are dropped and counted)"
+            );
+        }
+        crate::plan::OnError::DeadLetter => {
+            let _ = writeln!(
+                out,
+                "  on_error: dead_letter (rows that cannot be delivered go to '{}' as JSON)",
+                p.errors.dead_letter_template
+            );
+        }
+    }
     let ts = &p.topic_settings;
     let _ = writeln!(
         out,
@@ -79,6 +96,9 @@ pub fn explain(p: &PipelinePlan) -> String {
     }
     for t in &p.tables {
         let _ = writeln!(out, "  TABLE {} → topic {}", t.table, t.topic);
+        if let Some(dlq) = p.dead_letter_topic(t) {
+            let _ = writeln!(out, "    dead letters → topic {dlq}");
+        }
         let read: Vec<&str> = t.read_columns.iter().map(|c| c.name.as_str()).collect();
         let _ = writeln!(out, "    reads:   {}", read.join(", "));
         let key: Vec<&str> = t.key.iter().map(|&i| t.output[i].name.as_str()).collect();

@@ -113,6 +113,9 @@ pub struct TableSample {
     pub changes: u64,
     pub messages: u64,
     pub bytes: u64,
+    /// Rows that could not be delivered (`on_error`): dead-lettered, or skipped.
+    pub dead_lettered: u64,
+    pub skipped: u64,
 }
 
 impl Sample {
@@ -141,6 +144,8 @@ impl Sample {
                     changes: load(&t.changes),
                     messages: load(&t.messages),
                     bytes: load(&t.bytes),
+                    dead_lettered: load(&t.dead_lettered),
+                    skipped: load(&t.skipped),
                 })
                 .collect(),
             transactions: load(&m.transactions),
@@ -307,8 +312,21 @@ impl Tracked {
     }
 }
 
-/// The status line of a pipeline: its phase and, while streaming, how far behind it is.
+/// The status line of a pipeline: its phase and, while streaming, how far behind it is; and
+/// rows that could not be delivered, once there are any.
 fn status_line(r: &Reading) -> String {
+    let s = &r.sample;
+    let mut line = phase_line(r);
+    if s.dead_lettered > 0 {
+        line.push_str(&format!(" · {} dead-lettered", HumanCount(s.dead_lettered)));
+    }
+    if s.skipped > 0 {
+        line.push_str(&format!(" · {} skipped", HumanCount(s.skipped)));
+    }
+    line
+}
+
+fn phase_line(r: &Reading) -> String {
     let s = &r.sample;
     match s.phase {
         Phase::Starting => "starting".to_string(),
@@ -507,6 +525,8 @@ fn log_reading(r: &Reading) {
                     estimated_rows = t.estimated_rows,
                     rows_per_sec = rate.round() as u64,
                     eta_seconds = eta,
+                    dead_lettered = t.dead_lettered,
+                    skipped = t.skipped,
                     "snapshot progress"
                 );
             }
@@ -521,6 +541,8 @@ fn log_reading(r: &Reading) {
                 transactions = s.transactions,
                 changes = s.changes(),
                 messages = s.messages(),
+                dead_lettered = s.dead_lettered,
+                skipped = s.skipped,
                 "streaming"
             );
         }
@@ -631,6 +653,8 @@ mod tests {
             changes: 0,
             messages: rows,
             bytes: 0,
+            dead_lettered: 0,
+            skipped: 0,
         }
     }
 
@@ -681,6 +705,28 @@ mod tests {
         assert!(!s.table_copied(1));
         let s = sample(Phase::Streaming, vec![table(50, true), table(0, true)]);
         assert!(s.table_copied(0) && s.table_copied(1));
+    }
+
+    #[test]
+    fn status_line_counts_rows_set_aside() {
+        let reading = |dead, skipped| Reading {
+            sample: Sample {
+                dead_lettered: dead,
+                skipped,
+                ..sample(Phase::Streaming, vec![table(0, true)])
+            },
+            messages_per_sec: 0.0,
+            rows_per_sec: 0.0,
+            table_rows_per_sec: vec![0.0],
+        };
+        let plain = status_line(&reading(0, 0));
+        assert!(plain.starts_with("streaming"), "{plain}");
+        assert!(!plain.contains("dead-lettered") && !plain.contains("skipped"));
+        let line = status_line(&reading(1234, 5));
+        assert!(
+            line.ends_with(" · 1,234 dead-lettered · 5 skipped"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -437,21 +437,21 @@ pub fn render(samples: &[Sample]) -> String {
             );
         }
     }
-    per_pipeline(
+    per_table(
         out,
         samples,
         "cdcql_dead_lettered_rows_total",
         "counter",
-        "Rows that could not be converted and went to the dead-letter topic.",
-        |s| Some(s.dead_lettered as f64),
+        "Rows that could not be delivered and went to the dead-letter topic (on_error = 'dead_letter').",
+        |t| Some(t.dead_lettered as f64),
     );
-    per_pipeline(
+    per_table(
         out,
         samples,
         "cdcql_skipped_rows_total",
         "counter",
-        "Rows that could not be converted and were skipped.",
-        |s| Some(s.skipped as f64),
+        "Rows that could not be delivered and were dropped (on_error = 'skip').",
+        |t| Some(t.skipped as f64),
     );
     std::mem::take(out)
 }
@@ -476,6 +476,8 @@ mod tests {
                     changes: 0,
                     messages: 50,
                     bytes: 12_345,
+                    dead_lettered: 3,
+                    skipped: 0,
                 },
                 TableSample {
                     table: "public.customers".into(),
@@ -486,6 +488,8 @@ mod tests {
                     changes: 4,
                     messages: 5,
                     bytes: 99,
+                    dead_lettered: 0,
+                    skipped: 2,
                 },
             ],
             transactions: 3,
@@ -609,8 +613,12 @@ mod tests {
             Some("1")
         );
         assert_eq!(
-            v(r#"cdcql_skipped_rows_total{pipeline="b"}"#).as_deref(),
+            v(r#"cdcql_skipped_rows_total{pipeline="b",table="public.customers",topic="shop.customers"}"#).as_deref(),
             Some("2")
+        );
+        assert_eq!(
+            v(r#"cdcql_dead_lettered_rows_total{pipeline="b",table="public.orders",topic="shop.orders"}"#).as_deref(),
+            Some("3")
         );
     }
 

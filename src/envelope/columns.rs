@@ -227,6 +227,38 @@ fn value_error(column: &str, message: impl Into<String>) -> EnvelopeError {
     }
 }
 
+/// Rows of a column whose values cannot be converted. A conversion goes on past a bad value
+/// (leaving a placeholder) so that one pass names every bad row: the runtime then sets those
+/// rows aside (`on_error`) and delivers the others without trying again row by row.
+#[derive(Default)]
+struct BadRows(Vec<(usize, String)>);
+
+impl BadRows {
+    fn push(&mut self, row: usize, message: impl Into<String>) {
+        self.0.push((row, message.into()));
+    }
+
+    fn check(self, column: &str) -> Result<(), EnvelopeError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(EnvelopeError::Rows {
+                column: column.to_string(),
+                rows: self.0,
+            })
+        }
+    }
+}
+
+/// `message (and N more rows)`, for [`EnvelopeError::Rows`].
+pub(crate) fn describe_rows(rows: &[(usize, String)]) -> String {
+    match rows {
+        [] => "a value cannot be converted".into(),
+        [(_, m)] => m.clone(),
+        [(_, m), rest @ ..] => format!("{m} (and {} more row(s))", rest.len()),
+    }
+}
+
 fn cast_to(array: &ArrayRef, want: &DataType) -> Result<ArrayRef, EnvelopeError> {
     Ok(if array.data_type() == want {
         Arc::clone(array)
@@ -247,16 +279,26 @@ fn map_strings<T>(
 ) -> Result<ArrayRef, EnvelopeError> {
     let mut b = StringBuilder::with_capacity(len, len * 16);
     let mut buf = String::new();
+    let mut bad = BadRows::default();
+    let mut bad_column = String::new();
     for i in 0..len {
         match value(i) {
             Some(v) => {
                 buf.clear();
-                write(v, &mut buf)?;
-                b.append_value(&buf);
+                match write(v, &mut buf) {
+                    Ok(()) => b.append_value(&buf),
+                    Err(EnvelopeError::Value { column, message }) => {
+                        bad.push(i, message);
+                        bad_column = column;
+                        b.append_null();
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             None => b.append_null(),
         }
     }
+    bad.check(&bad_column)?;
     Ok(Arc::new(b.finish()))
 }
 
@@ -371,7 +413,26 @@ fn convert(
                 ))),
             )?;
             let list = list.as_list::<i32>();
-            let values = convert(list.values(), elem, opts, column)?;
+            let values = convert(list.values(), elem, opts, column).map_err(|e| match e {
+                // The element conversion names elements; the rows are the lists holding them.
+                EnvelopeError::Rows { column, rows } => {
+                    let offsets = list.value_offsets();
+                    let mut lists: Vec<(usize, String)> = Vec::new();
+                    for (element, message) in rows {
+                        let row = offsets
+                            .partition_point(|&o| o as usize <= element)
+                            .saturating_sub(1);
+                        if lists.last().map(|(r, _)| *r) != Some(row) {
+                            lists.push((row, message));
+                        }
+                    }
+                    EnvelopeError::Rows {
+                        column,
+                        rows: lists,
+                    }
+                }
+                other => other,
+            })?;
             let field = Arc::new(ArrowField::new("item", values.data_type().clone(), true));
             Arc::new(ListArray::try_new(
                 field,
@@ -445,20 +506,24 @@ fn binary(array: &ArrayRef, mode: BinaryHandling) -> Result<ArrayRef, EnvelopeEr
 fn bits_array(text: &StringArray, column: &str) -> Result<ArrayRef, EnvelopeError> {
     let mut out = BinaryBuilder::with_capacity(text.len(), text.len() * 4);
     let mut buf = Vec::new();
-    for v in text.iter() {
+    let mut bad = BadRows::default();
+    for (row, v) in text.iter().enumerate() {
         let Some(bits) = v else {
             out.append_null();
             continue;
         };
         buf.clear();
+        if !bits.bytes().all(|c| c == b'0' || c == b'1') {
+            bad.push(row, format!("`{bits}` is not a bit string"));
+            out.append_null();
+            continue;
+        }
         for (i, c) in bits.bytes().rev().enumerate() {
             if i % 8 == 0 {
                 buf.push(0);
             }
-            match c {
-                b'1' => *buf.last_mut().expect("pushed above") |= 1 << (i % 8),
-                b'0' => {}
-                _ => return Err(value_error(column, format!("`{bits}` is not a bit string"))),
+            if c == b'1' {
+                *buf.last_mut().expect("pushed above") |= 1 << (i % 8);
             }
         }
         while buf.last() == Some(&0) {
@@ -466,6 +531,7 @@ fn bits_array(text: &StringArray, column: &str) -> Result<ArrayRef, EnvelopeErro
         }
         out.append_value(&buf);
     }
+    bad.check(column)?;
     Ok(Arc::new(out.finish()))
 }
 
@@ -603,16 +669,22 @@ fn numeric(
             }
             let text = strings(array)?;
             let mut out = Float64Builder::with_capacity(text.len());
-            for v in text.iter() {
+            let mut bad = BadRows::default();
+            for (row, v) in text.iter().enumerate() {
                 match v {
                     None => out.append_null(),
                     // BigDecimal.doubleValue rounds correctly, as Rust's parse does; NaN and
                     // ±Infinity become the double specials.
-                    Some(s) => out.append_value(s.parse().map_err(|_| {
-                        value_error(column, format!("numeric `{s}` is not a number"))
-                    })?),
+                    Some(s) => match s.parse() {
+                        Ok(f) => out.append_value(f),
+                        Err(_) => {
+                            bad.push(row, format!("numeric `{s}` is not a number"));
+                            out.append_null();
+                        }
+                    },
                 }
             }
+            bad.check(column)?;
             Ok(Arc::new(out.finish()))
         }
         DecimalHandling::String => {
@@ -658,14 +730,16 @@ fn numeric(
     }
 }
 
-fn precise_special_error(column: &str, s: &str) -> EnvelopeError {
-    value_error(
-        column,
+/// Why numeric text cannot be a Connect Decimal.
+fn precise_value_message(s: &str) -> String {
+    if special_decimal_name(s).is_some() {
         format!(
             "{s} cannot be written as a Decimal (decimal_handling 'precise'); \
              Debezium fails on it too: use decimal_handling 'string' or 'double'"
-        ),
-    )
+        )
+    } else {
+        format!("numeric `{s}` is not a number")
+    }
 }
 
 /// Debezium's `VariableScaleDecimal`: trailing zeros stripped (`stripTrailingZeros`), never
@@ -676,20 +750,18 @@ fn variable_scale_decimal(text: &StringArray, column: &str) -> Result<ArrayRef, 
     let mut d = DecimalDigits::new();
     let mut scratch = Vec::new();
     let mut bytes = Vec::new();
-    for v in text.iter() {
+    let mut bad = BadRows::default();
+    for (row, v) in text.iter().enumerate() {
         let Some(s) = v else {
             scales.append_value(0);
             values.append_value([]);
             continue;
         };
-        if special_decimal_name(s).is_some() {
-            return Err(precise_special_error(column, s));
-        }
-        if !d.parse(s) {
-            return Err(value_error(
-                column,
-                format!("numeric `{s}` is not a number"),
-            ));
+        if special_decimal_name(s).is_some() || !d.parse(s) {
+            bad.push(row, precise_value_message(s));
+            scales.append_value(0);
+            values.append_value([]);
+            continue;
         }
         while d.scale > 0 && d.digits.len() > 1 && d.digits.last() == Some(&b'0') {
             d.digits.pop();
@@ -703,6 +775,7 @@ fn variable_scale_decimal(text: &StringArray, column: &str) -> Result<ArrayRef, 
         scales.append_value(d.scale);
         values.append_value(&bytes);
     }
+    bad.check(column)?;
     let fields = Fields::from(vec![
         ArrowField::new("scale", DataType::Int32, false),
         ArrowField::new("value", DataType::Binary, false),
@@ -726,19 +799,16 @@ fn fixed_scale_decimal(
     let mut scratch = Vec::new();
     let mut bytes = Vec::new();
     let want = scale as i32;
-    for v in text.iter() {
+    let mut bad = BadRows::default();
+    for (row, v) in text.iter().enumerate() {
         let Some(s) = v else {
             out.append_null();
             continue;
         };
-        if special_decimal_name(s).is_some() {
-            return Err(precise_special_error(column, s));
-        }
-        if !d.parse(s) {
-            return Err(value_error(
-                column,
-                format!("numeric `{s}` is not a number"),
-            ));
+        if special_decimal_name(s).is_some() || !d.parse(s) {
+            bad.push(row, precise_value_message(s));
+            out.append_null();
+            continue;
         }
         if d.scale < want {
             d.digits
@@ -748,10 +818,12 @@ fn fixed_scale_decimal(
             let drop = (d.scale - want) as usize;
             let keep = d.digits.len().saturating_sub(drop);
             if d.digits[keep..].iter().any(|b| *b != b'0') {
-                return Err(value_error(
-                    column,
+                bad.push(
+                    row,
                     format!("numeric value `{s}` has more digits than scale {scale} allows"),
-                ));
+                );
+                out.append_null();
+                continue;
             }
             d.digits.truncate(keep.max(1));
             if keep == 0 {
@@ -762,6 +834,7 @@ fn fixed_scale_decimal(
         unscaled_bytes_from_digits(d.negative, &d.digits, &mut bytes, &mut scratch);
         out.append_value(&bytes);
     }
+    bad.check(column)?;
     Ok(Arc::new(out.finish()))
 }
 
@@ -1116,6 +1189,7 @@ fn geometry(array: &ArrayRef, column: &str) -> Result<ArrayRef, EnvelopeError> {
     let wkb = cast_to(array, &DataType::Binary)?;
     let bytes = wkb.as_binary::<i32>();
     let mut srid = Int32Builder::with_capacity(bytes.len());
+    let mut bad = BadRows::default();
     for i in 0..bytes.len() {
         if bytes.is_null(i) {
             srid.append_null();
@@ -1123,7 +1197,9 @@ fn geometry(array: &ArrayRef, column: &str) -> Result<ArrayRef, EnvelopeError> {
         }
         let v = bytes.value(i);
         if v.len() < 9 {
-            return Err(value_error(column, "EWKB shorter than its header"));
+            bad.push(i, "EWKB shorter than its header");
+            srid.append_null();
+            continue;
         }
         let little = v[0] != 0;
         let int = |b: &[u8]| {
@@ -1141,6 +1217,7 @@ fn geometry(array: &ArrayRef, column: &str) -> Result<ArrayRef, EnvelopeError> {
             srid.append_null();
         }
     }
+    bad.check(column)?;
     let fields = Fields::from(vec![
         ArrowField::new("wkb", DataType::Binary, false),
         ArrowField::new("srid", DataType::Int32, true),
@@ -1204,12 +1281,8 @@ fn sparse_vector(array: &ArrayRef, column: &str) -> Result<ArrayRef, EnvelopeErr
         ));
     };
     let short = |v: i32| {
-        i16::try_from(v).map_err(|_| {
-            value_error(
-                column,
-                format!("sparsevec index or dimension {v} is beyond Debezium's INT16"),
-            )
-        })
+        i16::try_from(v)
+            .map_err(|_| format!("sparsevec index or dimension {v} is beyond Debezium's INT16"))
     };
     let dims = s.column(0).as_primitive::<Int32Type>();
     let map = s.column(1).as_map();
@@ -1229,19 +1302,38 @@ fn sparse_vector(array: &ArrayRef, column: &str) -> Result<ArrayRef, EnvelopeErr
     let mut out_dims = datafusion::arrow::array::Int16Builder::with_capacity(s.len());
     let mut buf = String::new();
     let offsets = map.value_offsets();
+    let mut bad = BadRows::default();
     for i in 0..s.len() {
-        if s.is_valid(i) {
-            out_dims.append_value(short(dims.value(i))?);
-            for e in offsets[i] as usize..offsets[i + 1] as usize {
-                out.keys().append_value(short(keys.value(e))?);
-                out.values()
-                    .append_value(debezium_double(values.value(e), &mut buf));
-            }
+        let entries = offsets[i] as usize..offsets[i + 1] as usize;
+        let checked = if s.is_valid(i) {
+            short(dims.value(i)).and_then(|d| {
+                entries
+                    .clone()
+                    .try_for_each(|e| short(keys.value(e)).map(|_| ()))
+                    .map(|()| d)
+            })
         } else {
-            out_dims.append_value(0);
+            Ok(0)
+        };
+        match checked {
+            Ok(d) => {
+                out_dims.append_value(d);
+                if s.is_valid(i) {
+                    for e in entries {
+                        out.keys().append_value(short(keys.value(e)).unwrap_or(0));
+                        out.values()
+                            .append_value(debezium_double(values.value(e), &mut buf));
+                    }
+                }
+            }
+            Err(message) => {
+                bad.push(i, message);
+                out_dims.append_value(0);
+            }
         }
         out.append(true)?;
     }
+    bad.check(column)?;
     let vector = out.finish();
     let fields = Fields::from(vec![
         ArrowField::new("dimensions", DataType::Int16, false),

@@ -210,6 +210,13 @@ pub enum EnvelopeError {
     Arrow(#[from] ArrowError),
     #[error("column `{column}`: {message}")]
     Value { column: String, message: String },
+    /// Values of these rows (indexes into the batch, with why) cannot be converted; the
+    /// other rows can (see `runtime::poison`).
+    #[error("column `{column}`: {}", columns::describe_rows(.rows))]
+    Rows {
+        column: String,
+        rows: Vec<(usize, String)>,
+    },
 }
 
 /// One table's envelope, as the pipeline chose it.

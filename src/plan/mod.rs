@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod conninfo;
+mod on_error;
 mod options;
 mod query;
 mod topic;
@@ -30,6 +31,7 @@ use crate::types::{
     BinaryHandling, DecimalHandling, HstoreHandling, IntervalHandling, PgType, TimePrecision,
     TypeOptions, UnknownTypes,
 };
+pub use on_error::{ErrorPolicy, OnError, DEFAULT_DEAD_LETTER_TOPIC};
 use options::OptionReader;
 pub use topic::{sanitize_topic, TopicTemplate};
 
@@ -317,6 +319,8 @@ pub struct PipelinePlan {
     pub types: TypeOptions,
     pub replication: ReplicationSettings,
     pub delivery: DeliverySettings,
+    /// `on_error` / `dead_letter_topic`: rows that cannot be delivered.
+    pub errors: ErrorPolicy,
     pub tables: Vec<TablePlan>,
     /// Things the user should know that are not errors (e.g. a table without a key).
     pub warnings: Vec<String>,
@@ -367,6 +371,8 @@ pub const PIPELINE_OPTIONS: &[&str] = &[
     "topic_prefix",
     "transaction_metadata",
     "transaction_topic",
+    "on_error",
+    "dead_letter_topic",
 ];
 
 /// Plan every pipeline of a file. Connections must be defined in the same file, before or
@@ -589,6 +595,7 @@ fn plan_pipeline(
     }
     let transaction_topic = plan_transaction_topic(file, &opts, envelope_is_native)?;
     let types = plan_type_options(&opts)?;
+    let errors = on_error::plan_errors(file, &opts)?;
 
     let snapshot = match opts
         .choice(
@@ -692,7 +699,7 @@ fn plan_pipeline(
         }
     }
 
-    Ok(PipelinePlan {
+    let plan = PipelinePlan {
         name: p.name.value.clone(),
         postgres: PostgresConnection {
             name: pg.name.value.clone(),
@@ -723,10 +730,13 @@ fn plan_pipeline(
         types,
         replication,
         delivery,
+        errors,
         tables,
         warnings,
         database: catalog.database.clone(),
-    })
+    };
+    on_error::check_topics(file, &opts, &plan, p.name.span)?;
+    Ok(plan)
 }
 
 fn plan_encoding(

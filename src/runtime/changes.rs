@@ -7,9 +7,10 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 
+use super::poison::{self, PoisonRow};
 use crate::envelope::{ChangeBatch, Op, SourcePosition};
 use crate::plan::TablePlan;
-use crate::source::postgres::copy::ColumnDecoder;
+use crate::source::postgres::copy::{raw_text, ColumnDecoder, RowError};
 use crate::source::postgres::pgoutput::{OldImage, Relation, Tuple, Value};
 use crate::source::postgres::SourceError;
 use crate::types::PgType;
@@ -107,7 +108,6 @@ pub fn map_columns(
 }
 
 pub struct TableChanges {
-    table: String,
     types: Vec<PgType>,
     names: Vec<String>,
     schema: SchemaRef,
@@ -124,6 +124,14 @@ pub struct TableChanges {
     any_before: bool,
     after: Vec<ColumnDecoder>,
     capacity: usize,
+    /// Values of the rows gathered so far that could not be decoded (those rows hold NULLs
+    /// there); set aside at [`Self::take`].
+    row_errors: Vec<RowError>,
+    /// Rows set aside by the last takes: of ended source transactions (for
+    /// [`Self::take_poison`]), and of the transaction still open (for
+    /// [`Self::take_open_poison`]).
+    poison: Vec<PoisonRow>,
+    open_poison: Vec<PoisonRow>,
 }
 
 impl TableChanges {
@@ -147,7 +155,6 @@ impl TableChanges {
                 .collect::<Vec<_>>(),
         ));
         TableChanges {
-            table: plan.table.to_string(),
             names: plan.read_columns.iter().map(|c| c.name.clone()).collect(),
             before: decoders(&types),
             after: decoders(&types),
@@ -162,7 +169,36 @@ impl TableChanges {
             before_valid: Vec::with_capacity(capacity),
             any_before: false,
             capacity,
+            row_errors: Vec::new(),
+            poison: Vec::new(),
+            open_poison: Vec::new(),
         }
+    }
+
+    /// Rows of ended source transactions that could not be decoded, set aside by
+    /// [`Self::take`]: they must reach the producing side before the `Commit` that covers
+    /// them.
+    pub fn take_poison(&mut self) -> Vec<PoisonRow> {
+        std::mem::take(&mut self.poison)
+    }
+
+    /// Rows of the open source transaction that could not be decoded, set aside by
+    /// [`Self::take`]: they go on with the open transaction's rows, after the `Commit` of
+    /// the ended ones (a Kafka transaction may close there and must not carry them).
+    pub fn take_open_poison(&mut self) -> Vec<PoisonRow> {
+        std::mem::take(&mut self.open_poison)
+    }
+
+    /// Rows below `end` that [`Self::take`] sets aside.
+    fn bad_rows_below(&self, end: usize) -> usize {
+        let mut rows: Vec<usize> = self
+            .row_errors
+            .iter()
+            .map(|e| e.row)
+            .filter(|r| *r < end)
+            .collect();
+        rows.dedup();
+        rows.len()
     }
 
     pub fn len(&self) -> usize {
@@ -185,9 +221,11 @@ impl TableChanges {
         }
     }
 
-    /// Rows belonging to ended source transactions (the rest belong to the open one).
+    /// Rows belonging to ended source transactions (the rest belong to the open one), in
+    /// the batch [`Self::take`] hands on: without the rows it sets aside.
     pub fn complete_rows(&self) -> usize {
-        self.ended.last().map_or(0, |(end, _)| *end)
+        let end = self.ended.last().map_or(0, |(end, _)| *end);
+        end - self.bad_rows_below(end)
     }
 
     pub fn insert(&mut self, new: &Tuple, lsn: u64) -> Result<(), SourceError> {
@@ -240,18 +278,21 @@ impl TableChanges {
         new: Option<&Tuple>,
         lsn: u64,
     ) -> Result<(), SourceError> {
+        // A value that cannot be decoded does not stop the stream: the row is kept whole
+        // (NULL there) and set aside at `take` (`on_error`).
+        let row = self.ops.len();
         let old_tuple = old.map(|(_, t)| t);
         match old_tuple {
             Some(t) => {
-                append_image(
+                let failed = append_image(
                     &mut self.before,
                     &self.map.tuple_index,
                     t,
                     None,
                     &self.placeholder,
                     &self.types,
-                )
-                .map_err(|(col, message)| self.decode_error(col, message))?;
+                );
+                self.record(row, failed, true);
                 self.before_valid.push(true);
                 self.any_before = true;
             }
@@ -261,15 +302,17 @@ impl TableChanges {
             }
         }
         match new {
-            Some(t) => append_image(
-                &mut self.after,
-                &self.map.tuple_index,
-                t,
-                old_tuple.filter(|_| matches!(old, Some((OldImage::Full, _)))),
-                &self.placeholder,
-                &self.types,
-            )
-            .map_err(|(col, message)| self.decode_error(col, message))?,
+            Some(t) => {
+                let failed = append_image(
+                    &mut self.after,
+                    &self.map.tuple_index,
+                    t,
+                    old_tuple.filter(|_| matches!(old, Some((OldImage::Full, _)))),
+                    &self.placeholder,
+                    &self.types,
+                );
+                self.record(row, failed, false);
+            }
             None => self.after.iter_mut().for_each(|d| d.append_null()),
         }
         self.ops.push(op);
@@ -277,18 +320,23 @@ impl TableChanges {
         Ok(())
     }
 
-    fn decode_error(&self, col: usize, message: String) -> SourceError {
-        SourceError::Decode {
-            table: self.table.clone(),
-            column: self.names.get(col).cloned().unwrap_or_default(),
-            message,
-        }
+    fn record(&mut self, row: usize, failed: Vec<(usize, String, String)>, old_image: bool) {
+        self.row_errors
+            .extend(failed.into_iter().map(|(column, message, raw)| RowError {
+                row,
+                column,
+                message,
+                raw,
+                old_image,
+            }));
     }
 
     /// Hand over what has been gathered (input-schema images; the query runs later). Rows
     /// of the still open transaction, if any, are at `position`.
     pub fn take(&mut self, position: SourcePosition) -> Result<ChangeBatch, SourceError> {
         let n = self.ops.len();
+        let complete = self.ended.last().map_or(0, |(end, _)| *end);
+        let bad_complete = self.bad_rows_below(complete);
         let mut ended = std::mem::take(&mut self.ended);
         let position = match ended.last() {
             Some((end, p)) if *end >= n => p.clone(),
@@ -350,6 +398,15 @@ impl TableChanges {
             txns,
         };
         self.any_before = false;
+        if self.row_errors.is_empty() {
+            return Ok(batch);
+        }
+        let errors = std::mem::take(&mut self.row_errors);
+        let (batch, mut poison) = poison::split_changes(&self.names, batch, errors)?;
+        // In row order: those of ended transactions first.
+        self.open_poison
+            .extend(poison.split_off(bad_complete.min(poison.len())));
+        self.poison.extend(poison);
         Ok(batch)
     }
 }
@@ -357,6 +414,8 @@ impl TableChanges {
 /// Append one row image. An unchanged TOASTed value is taken from the full old row when the
 /// server sent one (REPLICA IDENTITY FULL), else it becomes the placeholder text — only
 /// text-like and bytea columns can be TOASTed and unchanged, and all of them take it.
+/// Returns the values that could not be decoded (column, why, the value as text); their
+/// decoders hold NULLs, so the columns stay aligned.
 fn append_image(
     decoders: &mut [ColumnDecoder],
     index: &[usize],
@@ -364,7 +423,8 @@ fn append_image(
     old_full: Option<&Tuple>,
     placeholder: &[u8],
     types: &[PgType],
-) -> Result<(), (usize, String)> {
+) -> Vec<(usize, String, String)> {
+    let mut failed = Vec::new();
     for (j, (d, &pos)) in decoders.iter_mut().zip(index).enumerate() {
         let v = tuple.get(pos).unwrap_or(&Value::Null);
         let v = match (v, old_full) {
@@ -373,15 +433,23 @@ fn append_image(
         };
         match v {
             Value::Null => d.append_null(),
-            Value::Binary(b) => d.append(b).map_err(|m| (j, m))?,
-            Value::Text(_) => {
-                return Err((
+            Value::Binary(b) => {
+                if let Err(m) = d.append(b) {
+                    failed.push((j, m, raw_text(&types[j], b)));
+                }
+            }
+            Value::Text(t) => {
+                d.append_null();
+                failed.push((
                     j,
                     "the server sent a text value in a binary replication stream".into(),
-                ))
+                    String::from_utf8_lossy(t).into_owned(),
+                ));
             }
             Value::UnchangedToast => {
-                let r = match types[j] {
+                // A type that cannot hold the placeholder gets NULL: `append` leaves one there
+                // on error.
+                let _ = match types[j] {
                     // jsonb's binary form starts with a version byte.
                     PgType::Jsonb => {
                         let mut v = Vec::with_capacity(placeholder.len() + 1);
@@ -391,13 +459,10 @@ fn append_image(
                     }
                     _ => d.append(placeholder),
                 };
-                if r.is_err() {
-                    d.append_null();
-                }
             }
         }
     }
-    Ok(())
+    failed
 }
 
 /// An old row under REPLICA IDENTITY DEFAULT holds only the key; Debezium fills the other
@@ -441,4 +506,104 @@ fn fill_required(
             Ok(zip(&mask, &zeros, &col)?)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::postgres::pgoutput::RelationColumn;
+    use bytes::Bytes;
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int32Type;
+
+    fn plan() -> TablePlan {
+        let file = crate::parse::SourceFile::new(
+            "t.sql",
+            "CREATE CONNECTION pg TO POSTGRES (url = 'postgres://x@h/shop');
+             CREATE CONNECTION k TO KAFKA (brokers = 'b:9092');
+             CREATE PIPELINE p FROM pg INTO k TOPIC 't' FORMAT JSON ENVELOPE DEBEZIUM
+               WITH (on_error = 'skip') TABLES (public.t);"
+                .to_string(),
+        );
+        let script = crate::parse::parse_with_env(&file, &|_| None).expect("parses");
+        let catalog = crate::catalog::Catalog::from_ddl_like(
+            "database shop\ntable public.t\n  id integer primary key\n  amount numeric(10,2)\n",
+        )
+        .expect("catalog");
+        let catalogs = std::collections::BTreeMap::from([("pg".to_string(), catalog)]);
+        let mut plans = crate::plan::plan_script(&file, &script, &catalogs).expect("plans");
+        plans.remove(0).tables.remove(0)
+    }
+
+    fn position(xid: i64) -> SourcePosition {
+        SourcePosition {
+            ts_us: 0,
+            tx_id: Some(xid),
+            lsn: None,
+            last_commit_lsn: None,
+            begin_lsn: None,
+        }
+    }
+
+    fn row(id: i32, amount: &'static [u8]) -> Tuple {
+        vec![
+            Value::Binary(Bytes::copy_from_slice(&id.to_be_bytes())),
+            Value::Binary(Bytes::from_static(amount)),
+        ]
+    }
+
+    const ONE: &[u8] = &[0, 1, 0, 0, 0, 0, 0, 2, 0, 1];
+    const NAN: &[u8] = &[0, 0, 0, 0, 0xC0, 0, 0, 0];
+
+    #[test]
+    fn rows_that_cannot_be_decoded_are_set_aside_by_transaction() {
+        let plan = plan();
+        let rel = Relation {
+            id: 1,
+            namespace: "public".into(),
+            name: "t".into(),
+            replica_identity: b'd',
+            columns: ["id", "amount"]
+                .iter()
+                .map(|n| RelationColumn {
+                    key: *n == "id",
+                    name: n.to_string(),
+                    type_oid: 0,
+                    typmod: -1,
+                })
+                .collect(),
+        };
+        let map = map_columns(&plan, &rel, true).expect("fits");
+        let mut acc = TableChanges::new(&plan, map, "__placeholder", 100);
+        // Transaction 7 ends; transaction 8 is still open.
+        acc.insert(&row(1, ONE), 101).unwrap();
+        acc.insert(&row(2, NAN), 102).unwrap();
+        acc.end_txn(&position(7));
+        acc.insert(&row(3, NAN), 103).unwrap();
+        acc.insert(&row(4, ONE), 104).unwrap();
+        // The ended transaction's good rows, in the batch that `take` hands on.
+        assert_eq!(acc.complete_rows(), 1);
+        let batch = acc.take(position(8)).unwrap();
+        assert_eq!(batch.lsns.as_deref(), Some(&[101, 104][..]));
+        let ids = batch
+            .after
+            .as_ref()
+            .unwrap()
+            .column(0)
+            .as_primitive::<Int32Type>();
+        assert_eq!(ids.values().to_vec(), vec![1, 4]);
+        let txns = batch.txns.as_ref().expect("two transactions");
+        assert_eq!(txns.row_txn, vec![0, 1]);
+        let (ended, open) = batch.split_at(1);
+        assert_eq!((ended.len(), open.len()), (1, 1));
+        let poison = acc.take_poison();
+        assert_eq!(poison.len(), 1);
+        assert_eq!((poison[0].lsn, poison[0].op), (Some(102), Op::Create));
+        assert_eq!(poison[0].column.as_deref(), Some("amount"));
+        assert_eq!(poison[0].row.get("amount"), Some(&serde_json::json!("NaN")));
+        let open_poison = acc.take_open_poison();
+        assert_eq!(open_poison.len(), 1);
+        assert_eq!(open_poison[0].lsn, Some(103));
+        assert!(acc.take_poison().is_empty() && acc.take_open_poison().is_empty());
+    }
 }

@@ -17,6 +17,7 @@ use super::produce::Work;
 use super::{RuntimeError, BATCH_ROWS};
 use crate::catalog::quote_ident;
 use crate::plan::PipelinePlan;
+use crate::source::postgres::copy::RowError;
 use crate::source::postgres::{self, snapshot};
 
 /// Rows per heap page assumed for a table never analysed.
@@ -266,7 +267,8 @@ fn key_range(
 }
 
 enum Piece {
-    Batch(RecordBatch),
+    /// Rows, with the values among them that could not be decoded.
+    Batch(RecordBatch, Vec<RowError>),
     Done,
 }
 
@@ -325,7 +327,7 @@ pub(crate) async fn read_chunks(
         let mut complete = false;
         while let Some(piece) = pieces.recv().await {
             match piece {
-                Piece::Batch(batch) => {
+                Piece::Batch(batch, errors) => {
                     rows[spec.table] += batch.num_rows() as u64;
                     if let Some(m) = metrics.tables.get(spec.table) {
                         m.rows_read.fetch_add(
@@ -333,6 +335,23 @@ pub(crate) async fn read_chunks(
                             std::sync::atomic::Ordering::Relaxed,
                         );
                     }
+                    // Rows that could not be decoded go their own way (`on_error`), before
+                    // the chunk they belong to is done.
+                    let batch = if errors.is_empty() {
+                        batch
+                    } else {
+                        let (good, poison) =
+                            super::poison::split_snapshot(&plan.tables[spec.table], batch, errors)
+                                .map_err(crate::source::postgres::SourceError::from)?;
+                        let work = Work::Poison {
+                            table: spec.table,
+                            rows: poison,
+                        };
+                        if tx.send(work).await.is_err() {
+                            return Err(RuntimeError::WorkerStopped);
+                        }
+                        good
+                    };
                     let work = Work::Snapshot {
                         table: spec.table,
                         chunk: spec.chunk,

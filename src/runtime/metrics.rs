@@ -29,6 +29,10 @@ pub struct TableMetrics {
     pub changes: AtomicU64,
     pub messages: AtomicU64,
     pub bytes: AtomicU64,
+    /// Rows that could not be delivered (`on_error`): written to the dead-letter topic, or
+    /// dropped.
+    pub dead_lettered: AtomicU64,
+    pub skipped: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -50,7 +54,7 @@ pub struct Metrics {
     /// Commit time (µs since the Unix epoch) of the last source transaction processed.
     pub last_commit_us: AtomicI64,
     pub errors: AtomicU64,
-    /// Rows skipped or sent to a dead-letter topic (poison rows).
+    /// Rows sent to a dead-letter topic or skipped (`on_error`), all tables together.
     pub dead_lettered: AtomicU64,
     pub skipped: AtomicU64,
 }
@@ -72,6 +76,8 @@ impl Metrics {
                     changes: AtomicU64::new(0),
                     messages: AtomicU64::new(0),
                     bytes: AtomicU64::new(0),
+                    dead_lettered: AtomicU64::new(0),
+                    skipped: AtomicU64::new(0),
                 })
                 .collect(),
             phase: AtomicU64::new(Phase::Starting as u64),

@@ -8,6 +8,7 @@ pub mod changes;
 mod chunks;
 pub mod metrics;
 pub mod offsets;
+pub mod poison;
 mod produce;
 mod stream;
 mod txmeta;
@@ -51,6 +52,10 @@ pub enum RuntimeError {
         change: String,
         what: String,
     },
+    /// A row could not be delivered and the pipeline has `on_error = 'fail'`; the message
+    /// names the table, row, column and position, and the option to change.
+    #[error("{0}")]
+    RejectedRow(String),
     /// The producing side ended first; its own error is reported instead where known.
     #[error("the producing side stopped unexpectedly")]
     WorkerStopped,

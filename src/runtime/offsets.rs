@@ -35,6 +35,16 @@ pub struct Progress {
     /// without a key as that snapshot saw them (see `chunks`).
     #[serde(default)]
     pub snapshot_xids: Option<String>,
+    /// Rows set aside under `on_error`, per table (by `schema.table`), over every run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rejected: BTreeMap<String, RejectedRows>,
+}
+
+/// Rows of one table that could not be delivered and were not (`on_error`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedRows {
+    pub dead_lettered: u64,
+    pub skipped: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

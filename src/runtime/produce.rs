@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::metrics::Metrics;
 use super::offsets::Progress;
+use super::poison::{self, PoisonRow, TableErrors};
 use super::txmeta::{TransactionTopic, TxnEnd};
 use super::{now_ns, RuntimeError, TableReport};
 use crate::connect::{ConnectType, Field, Schema};
@@ -42,6 +43,9 @@ pub(crate) enum Work {
         table: usize,
         batch: Box<ChangeBatch>,
     },
+    /// Rows of `plan.tables[table]` that could not be decoded, for `on_error`; they come
+    /// before the commit or chunk end that covers them.
+    Poison { table: usize, rows: Vec<PoisonRow> },
     /// A source transaction ended here (or the server reported an idle position): once its
     /// messages are in Kafka, the position may be acknowledged.
     Commit { lsn: u64 },
@@ -148,6 +152,8 @@ pub(crate) struct TableWork {
     pending: Option<RecordBatch>,
     /// The next snapshot batch emitted starts a chunk.
     pending_first: bool,
+    /// What becomes of rows that cannot be delivered (`on_error`).
+    poison: TableErrors,
 }
 
 impl TableWork {
@@ -196,6 +202,7 @@ impl TableWork {
                 .unwrap_or(usize::MAX),
             pending: None,
             pending_first: true,
+            poison: TableErrors::build(plan, table).await?,
         })
     }
 }
@@ -284,6 +291,8 @@ struct Worker<'a> {
     record_progress: bool,
     progress: Progress,
     delivery: Delivery,
+    /// Rows set aside per table, for the progress record.
+    tally: poison::Tally,
 }
 
 impl Worker<'_> {
@@ -314,6 +323,7 @@ impl Worker<'_> {
         if !self.record_progress {
             return Ok(());
         }
+        self.tally.record(&mut self.progress, &self.shared);
         self.progress.messages = self.shared.messages.load(Ordering::Relaxed);
         self.progress.updated_ms = now_ns() / 1_000_000;
         let topic = self.plan.replication.offsets_topic.clone();
@@ -327,6 +337,7 @@ impl Worker<'_> {
 
     /// A unit (source transaction, snapshot chunk, checkpoint) is complete at `lsn`.
     fn unit_done(&mut self, lsn: Option<u64>, force: bool) -> Result<(), RuntimeError> {
+        self.tally.record(&mut self.progress, &self.shared);
         if let Some(l) = lsn {
             self.progress.lsn = Some(self.progress.lsn.map_or(l, |p| p.max(l)));
         }
@@ -519,12 +530,15 @@ pub(crate) fn run_worker(
             records: VecDeque::new(),
         }
     };
+    let record_progress = progress.is_some();
+    let progress = progress.unwrap_or_default();
     let mut w = Worker {
         plan,
         sink,
         shared: shared.clone(),
-        record_progress: progress.is_some(),
-        progress: progress.unwrap_or_default(),
+        record_progress,
+        tally: poison::Tally::new(plan, &progress, &shared),
+        progress,
         delivery,
     };
     let mut out = Output::default();
@@ -554,7 +568,22 @@ pub(crate) fn run_worker(
                 chunk,
                 batch,
             } => {
-                let rows = work[table].transform.apply(batch)?;
+                let rows = match work[table].transform.apply(batch.clone()) {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        let input = poison::snapshot_rows(batch.clone());
+                        let run = |t: &Transform, c: &ChangeBatch| match &c.after {
+                            Some(b) => Ok(t.apply(b.clone())?),
+                            None => {
+                                Err(RuntimeError::Internal("snapshot rows without rows".into()))
+                            }
+                        };
+                        match query_failed(e.into(), &input, &mut work[table], &mut w, run)? {
+                            Some(rows) => rows,
+                            None => work[table].transform.apply(batch.slice(0, 0))?,
+                        }
+                    }
+                };
                 if rows.num_rows() > 0 {
                     if let Some(prev) = work[table].pending.replace(rows) {
                         let at = SnapshotAt {
@@ -614,17 +643,20 @@ pub(crate) fn run_worker(
                         w.settle()?;
                     }
                 }
-                let change = work[table].transform.changes(*batch)?;
-                if !change.is_empty() {
+                // Kept for the slow path: the query consumes its input.
+                let change = match work[table].transform.changes((*batch).clone()) {
+                    Ok(change) => Some(change),
+                    Err(e) => {
+                        let run = |t: &Transform, c: &ChangeBatch| Ok(t.changes(c.clone())?);
+                        query_failed(e.into(), &batch, &mut work[table], &mut w, run)?
+                    }
+                };
+                if let Some(change) = change.filter(|c| !c.is_empty()) {
                     w.before_send()?;
-                    let block = match transactions.as_mut() {
-                        Some(t) => Some(t.number(table, &change, &mut w.sink)?),
-                        None => None,
-                    };
                     out.emit(
                         &mut work[table],
                         &change,
-                        block.as_ref(),
+                        transactions.as_mut(),
                         &mut w.sink,
                         &shared,
                         &mut reports[table],
@@ -632,6 +664,7 @@ pub(crate) fn run_worker(
                     w.after_data();
                 }
             }
+            Work::Poison { table, rows } => set_aside(rows, &mut work[table], &mut w)?,
             Work::Commit { lsn } => w.unit_done(Some(lsn), false)?,
             Work::TxnsEnded(ended) => {
                 if let Some(t) = transactions.as_mut() {
@@ -683,6 +716,40 @@ pub(crate) fn run_worker(
     })
 }
 
+/// Rows that cannot be delivered, as `on_error` says: a dead letter goes into the open Kafka
+/// transaction (of the source transaction the row belongs to, when streaming).
+fn set_aside(
+    rows: Vec<PoisonRow>,
+    tw: &mut TableWork,
+    w: &mut Worker<'_>,
+) -> Result<(), RuntimeError> {
+    let streamed = rows.iter().any(|r| r.lsn.is_some());
+    if tw.poison.writes() {
+        w.before_send()?;
+    }
+    tw.poison.handle(&mut w.sink, rows, &w.shared)?;
+    if streamed && tw.poison.writes() {
+        w.after_data();
+    }
+    Ok(())
+}
+
+/// The pipeline's query failed on a batch: the rows it fails on alone are set aside
+/// (`on_error`, showing the source row), and it runs again on the others (`None` when no
+/// row is left).
+fn query_failed<T>(
+    error: RuntimeError,
+    input: &ChangeBatch,
+    tw: &mut TableWork,
+    w: &mut Worker<'_>,
+    run: impl Fn(&Transform, &ChangeBatch) -> Result<T, RuntimeError>,
+) -> Result<Option<T>, RuntimeError> {
+    let (faults, rest) = poison::isolate(error, input, |c| run(&tw.transform, c).map(|_| ()))?;
+    let rows = tw.poison.rows_from(input, faults);
+    set_aside(rows, tw, w)?;
+    rest.map(|r| run(&tw.transform, &r)).transpose()
+}
+
 /// Reused encode buffers.
 #[derive(Default)]
 struct Output {
@@ -691,14 +758,13 @@ struct Output {
 }
 
 impl Output {
-    fn emit(
+    /// Convert and encode `change` (with its Debezium `transaction` blocks, if any) into the
+    /// buffers, sending nothing.
+    fn encode(
         &mut self,
-        w: &mut TableWork,
+        w: &TableWork,
         change: &ChangeBatch,
         transaction: Option<&StructArray>,
-        sink: &mut KafkaSink,
-        shared: &Metrics,
-        report: &mut TableReport,
     ) -> Result<(), RuntimeError> {
         let records = w.envelope.records_in(change, now_ns(), transaction)?;
         self.keys.clear();
@@ -708,26 +774,87 @@ impl Output {
             _ => (0..records.value.len()).for_each(|_| self.keys.push_null()),
         }
         w.value_encoder.encode(&records.value, &mut self.values)?;
+        Ok(())
+    }
+
+    fn emit(
+        &mut self,
+        w: &mut TableWork,
+        change: &ChangeBatch,
+        mut txn: Option<&mut TransactionTopic>,
+        sink: &mut KafkaSink,
+        shared: &Metrics,
+        report: &mut TableReport,
+    ) -> Result<(), RuntimeError> {
+        // Transaction metadata numbers the events that are written: count on a copy first,
+        // and keep the counts only if no row of the batch is set aside.
+        let numbered = match txn.as_deref() {
+            Some(t) => {
+                let mut counter = t.counter.clone();
+                let n = counter.number(w.index, change)?;
+                Some((counter, n))
+            }
+            None => None,
+        };
+        // A batch that cannot be converted or encoded takes the slow path: its bad rows are
+        // set aside (`on_error`) and the others go on, in order.
+        let good;
+        let block = numbered.as_ref().map(|(_, n)| &n.block);
+        let change = match self.encode(w, change, block) {
+            Ok(()) => {
+                if let (Some(t), Some((counter, n))) = (txn.as_deref_mut(), numbered) {
+                    t.counter = counter;
+                    t.send(&n.begins, sink)?;
+                }
+                change
+            }
+            Err(e) => {
+                let (faults, rest) = poison::isolate(e, change, |c| self.encode(w, c, None))?;
+                let rows = w.poison.rows_from(change, faults);
+                w.poison.handle(sink, rows, shared)?;
+                let Some(rest) = rest else {
+                    return Ok(());
+                };
+                good = rest;
+                let block = match txn {
+                    Some(t) => Some(t.number(w.index, &good, sink)?),
+                    None => None,
+                };
+                self.encode(w, &good, block.as_ref())?;
+                &good
+            }
+        };
+        // A message Kafka refuses for its size sets its row aside too.
+        let mut skip_to = 0;
+        let (mut unsent, mut unsent_bytes, mut unsent_rows) = (0u64, 0u64, 0u64);
         for r in 0..self.values.len() {
-            sink.send(&w.topic, self.keys.get(r), self.values.get(r))?;
+            let size =
+                self.keys.get(r).map_or(0, <[u8]>::len) + self.values.get(r).map_or(0, <[u8]>::len);
+            if r < skip_to {
+                unsent += 1;
+                unsent_bytes += size as u64;
+                continue;
+            }
+            if let Err(e) = sink.send(&w.topic, self.keys.get(r), self.values.get(r)) {
+                let n = self.values.len();
+                skip_to = w.poison.unsendable(e, r, size, change, n, sink, shared)?;
+                unsent += 1;
+                unsent_bytes += size as u64;
+                unsent_rows += 1;
+            }
         }
-        let n = self.values.len() as u64;
-        shared.bytes.fetch_add(
-            (self.keys.byte_len() + self.values.byte_len()) as u64,
-            Ordering::Relaxed,
-        );
+        let n = self.values.len() as u64 - unsent;
+        let bytes = (self.keys.byte_len() + self.values.byte_len()) as u64 - unsent_bytes;
+        shared.bytes.fetch_add(bytes, Ordering::Relaxed);
         shared.messages.fetch_add(n, Ordering::Relaxed);
         if let Some(t) = shared.tables.get(w.index) {
             t.messages.fetch_add(n, Ordering::Relaxed);
-            t.bytes.fetch_add(
-                (self.keys.byte_len() + self.values.byte_len()) as u64,
-                Ordering::Relaxed,
-            );
+            t.bytes.fetch_add(bytes, Ordering::Relaxed);
+            let rows = change.len() as u64 - unsent_rows;
             if change.snapshot_marks.is_some() {
-                t.snapshot_rows
-                    .fetch_add(change.len() as u64, Ordering::Relaxed);
+                t.snapshot_rows.fetch_add(rows, Ordering::Relaxed);
             } else {
-                t.changes.fetch_add(change.len() as u64, Ordering::Relaxed);
+                t.changes.fetch_add(rows, Ordering::Relaxed);
             }
         }
         report.messages += n;

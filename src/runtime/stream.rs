@@ -98,6 +98,7 @@ pub async fn run(
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
     };
+    let result = result.map_err(super::poison::explain_delivery);
     metrics.set_phase(match &result {
         Ok(_) => Phase::Stopped,
         Err(_) => Phase::Failed,
@@ -113,7 +114,7 @@ fn retriable(e: &RuntimeError) -> bool {
     use crate::source::postgres::SourceError;
     // A fenced or otherwise fatal producer means another instance took over: stop.
     let text = e.to_string();
-    if text.contains("fenced") || text.contains("Fatal") {
+    if text.contains("fenced") || text.contains("Fatal") || super::poison::fatal_delivery(e) {
         return false;
     }
     match e {
@@ -667,11 +668,34 @@ impl Stream {
         }
     }
 
-    async fn send(&self, work: Work) -> Result<(), RuntimeError> {
+    async fn send(&mut self, work: Work) -> Result<(), RuntimeError> {
+        // Rows of ended transactions that could not be decoded go first: the producing side
+        // deals with them (`on_error`) before the commit that covers them.
+        self.send_poison(false).await?;
         self.tx
             .send(work)
             .await
             .map_err(|_| RuntimeError::WorkerStopped)
+    }
+
+    /// Hands on rows that could not be decoded (see `TableChanges::take`): those of ended
+    /// transactions, or (`open`) those of the open one.
+    async fn send_poison(&mut self, open: bool) -> Result<(), RuntimeError> {
+        for (table, acc) in self.relations.values_mut().flatten() {
+            let rows = if open {
+                acc.take_open_poison()
+            } else {
+                acc.take_poison()
+            };
+            if !rows.is_empty() {
+                let table = *table;
+                self.tx
+                    .send(Work::Poison { table, rows })
+                    .await
+                    .map_err(|_| RuntimeError::WorkerStopped)?;
+            }
+        }
+        Ok(())
     }
 
     fn position(&self) -> SourcePosition {
@@ -874,6 +898,7 @@ impl Stream {
                 })
                 .await?;
             }
+            self.send_poison(true).await?;
         }
         Ok(())
     }

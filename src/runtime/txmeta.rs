@@ -32,7 +32,7 @@ pub(crate) struct TxnEnd {
 }
 
 /// A source transaction with events written and no END yet.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct OpenTxn {
     tx_id: i64,
     ts_us: i64,
@@ -49,7 +49,7 @@ pub(crate) struct Numbered {
 }
 
 /// The running counts of the source transactions in flight.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct TxnCounter {
     /// `schema.table` of each table of the plan: Debezium's data collection names.
     collections: Vec<String>,

@@ -282,6 +282,17 @@ impl KafkaSink {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
     ) -> Result<(), SinkError> {
+        self.send_with_headers(topic, key, value, None)
+    }
+
+    /// [`Self::send`] with record headers (dead letters say why they are there).
+    pub fn send_with_headers(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: Option<rdkafka::message::OwnedHeaders>,
+    ) -> Result<(), SinkError> {
         let seq = self.sent;
         let mut record: BaseRecord<'_, [u8], [u8], usize> =
             BaseRecord::with_opaque_to(topic, seq as usize);
@@ -290,6 +301,9 @@ impl KafkaSink {
         }
         if let Some(v) = value {
             record = record.payload(v);
+        }
+        if let Some(h) = headers {
+            record = record.headers(h);
         }
         // The ring must not wrap onto a message still in flight.
         while seq - self.low >= WINDOW {

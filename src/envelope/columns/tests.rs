@@ -703,6 +703,69 @@ fn pgvector_types() {
     assert_eq!(v, vec![r#"{"dimensions":5,"vector":[[1,1.5],[3,0.1]]}"#]);
 }
 
+/// The rows a conversion names as bad, with the column.
+fn bad_rows(pg: &PgType, o: &TypeOptions, array: ArrayRef) -> (String, Vec<usize>) {
+    let col = OutputColumn {
+        name: "v".into(),
+        pg_type: pg.clone(),
+        nullable: true,
+    };
+    match connect_array(&array, &col, o) {
+        Err(EnvelopeError::Rows { column, rows }) => {
+            (column, rows.into_iter().map(|(r, _)| r).collect())
+        }
+        other => panic!("expected bad rows, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_conversion_names_every_bad_row() {
+    let values = texts(&[Some("1"), Some("NaN"), None, Some("Infinity"), Some("2")]);
+    for pg in [PgType::Numeric(None), PgType::Numeric(Some((60, 2)))] {
+        assert_eq!(
+            bad_rows(&pg, &opts(), values.clone()),
+            ("v".to_string(), vec![1, 3]),
+            "{pg}"
+        );
+    }
+    // 'string' and 'double' write NaN, but not text that is no number.
+    let junk = texts(&[Some("1"), Some("x"), Some("2"), Some("y")]);
+    for mode in [DecimalHandling::String, DecimalHandling::Double] {
+        let o = TypeOptions {
+            decimal_handling: mode,
+            ..opts()
+        };
+        assert_eq!(
+            bad_rows(&PgType::Numeric(None), &o, junk.clone()).1,
+            vec![1, 3]
+        );
+    }
+    // In arrays, the rows are the lists holding the bad elements.
+    let mut lists = ListBuilder::new(StringBuilder::new());
+    for row in [
+        vec!["1"],
+        vec!["2", "NaN", "NaN"],
+        vec![],
+        vec!["NaN"],
+        vec!["3"],
+    ] {
+        for v in row {
+            lists.values().append_value(v);
+        }
+        lists.append(true);
+    }
+    let array: ArrayRef = Arc::new(lists.finish());
+    let pg = PgType::Array(Box::new(PgType::Numeric(None)));
+    assert_eq!(bad_rows(&pg, &opts(), array).1, vec![1, 3]);
+    // The message names the first and counts the others.
+    let err = conversion_error(&PgType::Numeric(None), &opts(), values);
+    assert!(
+        err.starts_with("column `v`: NaN cannot be written as a Decimal")
+            && err.ends_with("(and 1 more row(s))"),
+        "{err}"
+    );
+}
+
 proptest::proptest! {
     /// The hand-written digits agree with `fmt` and with Arrow's own rendering of the
     /// timestamp (chrono), for every precision and any year from 0 to 9999.

@@ -33,6 +33,54 @@ pub use super::pgtext::{numeric_text, numeric_to_i128};
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
+/// A value that could not be decoded. Its row holds a NULL in that column, so that the batch
+/// stays whole; the runtime sets such rows aside (`on_error`) instead of stopping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// The row: in the batch it belongs to (see [`CopyDecoder::take_row_errors`]).
+    pub row: usize,
+    /// Index of the column among the decoded ones.
+    pub column: usize,
+    pub message: String,
+    /// The value as Postgres prints it where cdcql can print it, else its binary form as hex
+    /// (`\x...`, like bytea).
+    pub raw: String,
+    /// The value belongs to the old row image of a change (pgoutput), not the new one.
+    pub old_image: bool,
+}
+
+/// How a value that could not be decoded is shown (dead letters, error messages).
+pub fn raw_text(pg: &PgType, v: &[u8]) -> String {
+    let mut text = String::new();
+    let printed = match pg {
+        PgType::Numeric(_) | PgType::NumericAs(_, _) => numeric_text(v, &mut text).is_ok(),
+        PgType::Text
+        | PgType::Varchar(_)
+        | PgType::Bpchar(_)
+        | PgType::Name
+        | PgType::Citext
+        | PgType::Json
+        | PgType::Xml
+        | PgType::Enum { .. } => match std::str::from_utf8(v) {
+            Ok(s) => {
+                text.push_str(s);
+                true
+            }
+            Err(_) => false,
+        },
+        _ => false,
+    };
+    if printed {
+        return text;
+    }
+    text.clear();
+    text.push_str("\\x");
+    for b in v {
+        text.push_str(&format!("{b:02x}"));
+    }
+    text
+}
+
 /// Decodes one column's binary values into an Arrow array of `PgType::arrow_type()`.
 ///
 /// `append` either appends the value, or returns an error after appending a NULL in its place,
@@ -678,6 +726,12 @@ pub struct CopyDecoder {
     carry: BytesMut,
     header_done: bool,
     finished: bool,
+    /// Go on past values that cannot be decoded, recording them (see [`Self::keep_bad_rows`]).
+    keep_going: bool,
+    /// Rows handed out in earlier batches.
+    flushed: u64,
+    /// Bad values, by row number counted from the first row.
+    row_errors: Vec<(u64, RowError)>,
 }
 
 impl CopyDecoder {
@@ -695,7 +749,34 @@ impl CopyDecoder {
             carry: BytesMut::new(),
             header_done: false,
             finished: false,
+            keep_going: false,
+            flushed: 0,
+            row_errors: Vec::new(),
         }
+    }
+
+    /// Do not stop at a value that cannot be decoded: its row gets a NULL there and the error
+    /// is kept for [`Self::take_row_errors`].
+    pub fn keep_bad_rows(&mut self) {
+        self.keep_going = true;
+    }
+
+    /// The bad values of rows `start..end` (counted from the first row; a batch is such a
+    /// range), with `row` relative to `start`.
+    pub fn take_row_errors(&mut self, start: u64, end: u64) -> Vec<RowError> {
+        if self.row_errors.is_empty() {
+            return Vec::new();
+        }
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.row_errors)
+            .into_iter()
+            .partition(|(r, _)| (start..end).contains(r));
+        self.row_errors = rest;
+        mine.into_iter()
+            .map(|(r, mut e)| {
+                e.row = (r - start) as usize;
+                e
+            })
+            .collect()
     }
 
     fn rows(&self) -> usize {
@@ -734,6 +815,7 @@ impl CopyDecoder {
                 continue;
             }
             let mut pos = 2;
+            let row = self.flushed + self.rows() as u64;
             for i in 0..self.decoders.len() {
                 let len = i32::from_be_bytes(tuple[pos..pos + 4].try_into().expect("checked"));
                 pos += 4;
@@ -744,6 +826,20 @@ impl CopyDecoder {
                 let v = &tuple[pos..pos + len as usize];
                 pos += len as usize;
                 if let Err(message) = self.decoders[i].append(v) {
+                    if self.keep_going {
+                        // The failed decoder holds a NULL; the rest of the row goes on.
+                        self.row_errors.push((
+                            row,
+                            RowError {
+                                row: 0,
+                                column: i,
+                                message,
+                                raw: raw_text(&self.columns[i].pg_type, v),
+                                old_image: false,
+                            },
+                        ));
+                        continue;
+                    }
                     // Keep the columns aligned (the failed one already holds a NULL).
                     for d in &mut self.decoders[i + 1..] {
                         d.append_null();
@@ -793,7 +889,9 @@ impl CopyDecoder {
 
     fn flush(&mut self) -> Result<RecordBatch, SourceError> {
         let arrays: Vec<ArrayRef> = self.decoders.iter_mut().map(|b| b.finish()).collect();
-        Ok(RecordBatch::try_new(self.schema.clone(), arrays)?)
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        self.flushed += batch.num_rows() as u64;
+        Ok(batch)
     }
 
     /// The rows left after the stream ended.
@@ -855,6 +953,95 @@ mod tests {
             }
         }
         v
+    }
+
+    /// A binary COPY stream of rows of (int4, numeric) values.
+    fn copy_stream(rows: &[(i32, &[u8])]) -> Vec<u8> {
+        let mut v = SIGNATURE.to_vec();
+        v.extend(0u32.to_be_bytes());
+        v.extend(0u32.to_be_bytes());
+        for (id, numeric) in rows {
+            v.extend(2i16.to_be_bytes());
+            v.extend(4i32.to_be_bytes());
+            v.extend(id.to_be_bytes());
+            v.extend((numeric.len() as i32).to_be_bytes());
+            v.extend_from_slice(numeric);
+        }
+        v.extend((-1i16).to_be_bytes());
+        v
+    }
+
+    #[test]
+    fn bad_values_can_be_kept_with_their_rows() {
+        let pg = PgType::Numeric(Some((10, 2)));
+        let columns = vec![
+            Column {
+                name: "id".into(),
+                pg_type: PgType::Int4,
+                nullable: false,
+                type_oid: 0,
+            },
+            Column {
+                name: "amount".into(),
+                pg_type: pg.clone(),
+                nullable: true,
+                type_oid: 0,
+            },
+        ];
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            Field::new("amount", pg.arrow_type().unwrap(), true),
+        ]));
+        // 1.00: one base-10000 digit (1), weight 0, scale 2. NaN: sign word 0xC000.
+        let one = [0u8, 1, 0, 0, 0, 0, 0, 2, 0, 1];
+        let nan = [0u8, 0, 0, 0, 0xC0, 0, 0, 0];
+        let stream = copy_stream(&[(1, &one), (2, &nan), (3, &one), (4, &nan), (5, &one)]);
+        let strict = || CopyDecoder::new("t".into(), columns.clone(), schema.clone(), 2);
+
+        let mut d = strict();
+        let err = d.push(&stream, &mut Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("amount") && err.contains("NaN"), "{err}");
+
+        let mut d = strict();
+        d.keep_bad_rows();
+        let mut out = Vec::new();
+        // In pieces that split rows, as the server sends them.
+        for piece in stream.chunks(7) {
+            d.push(piece, &mut out).unwrap();
+        }
+        out.extend(d.finish().unwrap());
+        assert_eq!(
+            out.iter().map(|b| b.num_rows()).collect::<Vec<_>>(),
+            vec![2, 2, 1]
+        );
+        let mut start = 0;
+        let mut found = Vec::new();
+        for b in &out {
+            let end = start + b.num_rows() as u64;
+            for e in d.take_row_errors(start, end) {
+                // The bad value is NULL in its row; the other columns are whole.
+                assert!(b.column(1).is_null(e.row));
+                let id = b.column(0).as_primitive::<Int32Type>().value(e.row);
+                found.push((id, e.column, e.raw, e.message.contains("NaN")));
+            }
+            start = end;
+        }
+        assert_eq!(
+            found,
+            vec![
+                (2, 1, "NaN".to_string(), true),
+                (4, 1, "NaN".to_string(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn raw_values_print_as_postgres_would_or_as_hex() {
+        let nan = [0u8, 0, 0, 0, 0xC0, 0, 0, 0];
+        assert_eq!(raw_text(&PgType::Numeric(None), &nan), "NaN");
+        assert_eq!(raw_text(&PgType::Text, b"abc"), "abc");
+        assert_eq!(raw_text(&PgType::Text, b"\xff\x00"), "\\xff00");
+        assert_eq!(raw_text(&PgType::Int4, &[0, 0, 1]), "\\x000001");
     }
 
     #[test]

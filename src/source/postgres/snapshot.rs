@@ -5,7 +5,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
-use super::copy::CopyDecoder;
+use super::copy::{CopyDecoder, RowError};
 use super::SourceError;
 use crate::catalog::quote_ident;
 use crate::plan::TablePlan;
@@ -70,14 +70,16 @@ pub async fn end(client: &Client) -> Result<(), SourceError> {
     Ok(())
 }
 
-/// COPY one table's read columns and send Arrow batches of up to `batch_rows` rows.
-/// Returns the number of rows read. Stops early (without error) if the receiver is gone.
+/// COPY one table's read columns and send Arrow batches of up to `batch_rows` rows, each with
+/// the values in it that could not be decoded (their rows hold NULLs there; the caller decides
+/// what becomes of them). Returns the number of rows read. Stops early (without error) if the
+/// receiver is gone.
 pub async fn copy_table<T>(
     client: &Client,
     plan: &TablePlan,
     batch_rows: usize,
     tx: &mpsc::Sender<T>,
-    wrap: impl Fn(datafusion::arrow::array::RecordBatch) -> T,
+    wrap: impl Fn(datafusion::arrow::array::RecordBatch, Vec<RowError>) -> T,
 ) -> Result<u64, SourceError> {
     copy_table_range(client, plan, None, batch_rows, tx, wrap).await
 }
@@ -90,7 +92,7 @@ pub async fn copy_table_range<T>(
     filter: Option<&str>,
     batch_rows: usize,
     tx: &mpsc::Sender<T>,
-    wrap: impl Fn(datafusion::arrow::array::RecordBatch) -> T,
+    wrap: impl Fn(datafusion::arrow::array::RecordBatch, Vec<RowError>) -> T,
 ) -> Result<u64, SourceError> {
     let columns = plan
         .read_columns
@@ -124,20 +126,25 @@ pub async fn copy_table_range<T>(
         plan.input_schema.clone(),
         batch_rows,
     );
+    decoder.keep_bad_rows();
     let mut batches = Vec::new();
     let mut rows = 0u64;
     while let Some(chunk) = stream.next().await {
         decoder.push(&chunk?, &mut batches)?;
         for b in batches.drain(..) {
+            let start = rows;
             rows += b.num_rows() as u64;
-            if tx.send(wrap(b)).await.is_err() {
+            let errors = decoder.take_row_errors(start, rows);
+            if tx.send(wrap(b, errors)).await.is_err() {
                 return Ok(rows);
             }
         }
     }
     if let Some(b) = decoder.finish()? {
+        let start = rows;
         rows += b.num_rows() as u64;
-        let _ = tx.send(wrap(b)).await;
+        let errors = decoder.take_row_errors(start, rows);
+        let _ = tx.send(wrap(b, errors)).await;
     }
     Ok(rows)
 }
