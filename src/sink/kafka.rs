@@ -37,6 +37,10 @@ pub enum SinkError {
     Offsets(String),
     #[error("Kafka transaction: {0}")]
     Transaction(String),
+    /// librdkafka's producer stopped for good; the text is its own reason, which says whether
+    /// another writer fenced it (then stop) or a new producer can carry on.
+    #[error("the Kafka producer failed fatally: {0}")]
+    Fatal(String),
 }
 
 /// Counts acknowledgements from the producer's background thread, and knows which messages
@@ -211,9 +215,21 @@ impl KafkaSink {
         Ok(())
     }
 
+    /// After a fatal error, librdkafka answers every call with a bare "Fatal": its reason
+    /// (fenced by another writer, or e.g. a sequence desynchronisation) is kept apart.
+    fn fatal(&self) -> Option<SinkError> {
+        self.producer
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| SinkError::Fatal(format!("{reason} ({code:?})")))
+    }
+
     fn check_failures(&self) -> Result<(), SinkError> {
         let failed = self.producer.context().failed.load(Ordering::Relaxed);
         if failed > 0 {
+            if let Some(fatal) = self.fatal() {
+                return Err(fatal);
+            }
             let first = self
                 .producer
                 .context()
@@ -265,6 +281,9 @@ impl KafkaSink {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .remove(&seq);
+                    if let Some(fatal) = self.fatal() {
+                        return Err(fatal);
+                    }
                     return Err(SinkError::Produce {
                         topic: topic.to_string(),
                         source: e,
