@@ -6,7 +6,9 @@
 //!   - the data topics deleted underneath,
 //!   - the broker frozen with SIGSTOP for CDCQL_FAULT_STALL_SECS (40), longer than the
 //!     producer's timeouts (shortened for this test to 15 s / 10 s), then SIGCONT,
+//!   - the broker frozen in the middle of a large Kafka transaction (issue #5, "Aborts"),
 //!   - the schema registry down at start, and down mid-run while a schema change needs it.
+//!
 //! After each, cdcql must still be running, catch up, stop cleanly on SIGINT, and a fresh
 //! read_committed consumer (tests/e2e/faults_check.py) must find every committed change, each
 //! source transaction whole, and — for the transactional pipeline — none twice.
@@ -54,15 +56,20 @@ fn ctl(args: &[&str]) -> Result<()> {
         Command::new(root().join("scripts/faults/services.sh")).args(args),
         Duration::from_secs(180),
     )?;
-    expect_success(&format!("scripts/faults/services.sh {}", args.join(" ")), &out)
+    expect_success(
+        &format!("scripts/faults/services.sh {}", args.join(" ")),
+        &out,
+    )
 }
 
 /// Starts (or reuses) the private services; `None` after a loud message when this machine
 /// cannot run them and CDCQL_REQUIRE_SERVICES is not set.
 fn private_services(test: &str) -> Result<Option<Private>> {
-    let tools = std::env::var("CDCQL_TOOLS").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cdcql-tools")
-    });
+    let tools = std::env::var("CDCQL_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cdcql-tools")
+        });
     let registry_script = std::env::var("CDCQL_REGISTRY_SCRIPT")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root().join("../shared/tools/schema-registry/schema_registry.py"));
@@ -75,9 +82,15 @@ fn private_services(test: &str) -> Result<Option<Private>> {
     let missing = if !Path::new(PG_CTL).exists() {
         Some(format!("{PG_CTL} is missing"))
     } else if !tools.join("bin/noida-db").exists() {
-        Some(format!("the broker {} is missing", tools.join("bin/noida-db").display()))
+        Some(format!(
+            "the broker {} is missing",
+            tools.join("bin/noida-db").display()
+        ))
     } else if !registry_script.exists() {
-        Some(format!("the schema registry {} is missing", registry_script.display()))
+        Some(format!(
+            "the schema registry {} is missing",
+            registry_script.display()
+        ))
     } else if !python_ok {
         Some("python3 cannot import confluent_kafka, psycopg and avro".to_string())
     } else {
@@ -189,7 +202,8 @@ struct Scenario {
     file: PathBuf,
     env: Vec<(String, String)>,
     slots: Vec<String>,
-    _cleanup: Cleanup,
+    /// `None` with CDCQL_FAULTS_KEEP=1: topics, slots and tables stay for a post-mortem.
+    _cleanup: Option<Cleanup>,
 }
 
 impl Scenario {
@@ -213,7 +227,11 @@ impl Scenario {
             ("KAFKA_BROKERS".into(), private.brokers.clone()),
             ("SCHEMA_REGISTRY_URL".into(), private.registry.clone()),
         ];
-        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let mut topics = Vec::new();
         let mut sql = vec![format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")];
         for p in pipelines {
@@ -229,6 +247,10 @@ impl Scenario {
             slots_before: replication_slots(&private.pg_url)?,
             sql,
         };
+        let keep = std::env::var_os("CDCQL_FAULTS_KEEP").is_some();
+        if keep {
+            eprintln!("CDCQL_FAULTS_KEEP: keeping topics {prefix}.*, slots and schema {schema}");
+        }
         Ok(Scenario {
             slots: pipelines.iter().map(|p| format!("{prefix}_{p}")).collect(),
             private,
@@ -237,7 +259,12 @@ impl Scenario {
             work,
             file,
             env,
-            _cleanup: cleanup,
+            _cleanup: if keep {
+                std::mem::forget(cleanup);
+                None
+            } else {
+                Some(cleanup)
+            },
         })
     }
 
@@ -354,9 +381,7 @@ impl Drop for Workload {
 
 /// What a JSON fault scenario measured.
 struct Outcome {
-    recovery: Duration,
     restarts: usize,
-    transactions: u64,
 }
 
 /// Sets up the three tables, starts both pipelines and the workload, lets them stream, runs
@@ -368,6 +393,7 @@ fn json_scenario(
     test: &str,
     extra_env: &[(&str, &str)],
     fault: impl FnOnce(&Scenario, &mut Cdcql, &Workload) -> Result<Option<(String, u64)>>,
+    after: impl FnOnce(&Scenario) -> Result<()>,
 ) -> Result<Option<Outcome>> {
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let Some(private) = private_services(test)? else {
@@ -388,7 +414,12 @@ fn json_scenario(
     cdcql.wait_for_log("snapshot delivered; streaming", 2, Duration::from_secs(120))?;
     let workload = Workload::start(&s)?;
     std::thread::sleep(Duration::from_secs(4));
-    wait_caught_up(&s.private.pg_url, &s.slots, &mut cdcql, Duration::from_secs(60))?;
+    wait_caught_up(
+        &s.private.pg_url,
+        &s.slots,
+        &mut cdcql,
+        Duration::from_secs(60),
+    )?;
     let before_fault = workload.committed();
     let deleted = fault(&s, &mut cdcql, &workload)?;
     let during = workload.committed().saturating_sub(before_fault);
@@ -402,7 +433,12 @@ fn json_scenario(
     eprintln!("{test}: caught up {recovery:.1?} after the fault was lifted");
     std::thread::sleep(Duration::from_secs(3));
     let transactions = workload.finish()?;
-    wait_caught_up(&s.private.pg_url, &s.slots, &mut cdcql, Duration::from_secs(300))?;
+    wait_caught_up(
+        &s.private.pg_url,
+        &s.slots,
+        &mut cdcql,
+        Duration::from_secs(300),
+    )?;
     cdcql.interrupt(Duration::from_secs(120))?;
     let log = log_text(&cdcql);
     let restarts = log.matches(RESTARTING).count();
@@ -420,20 +456,39 @@ fn json_scenario(
             args.push(since.to_string());
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        s.python(&args, Duration::from_secs(600))
-            .with_context(|| format!("pipeline {pipeline}; cdcql's log:\n{}", tail(log.as_bytes())))?;
+        s.python(&args, Duration::from_secs(600)).with_context(|| {
+            format!(
+                "pipeline {pipeline}; cdcql's log:\n{}",
+                tail(log.as_bytes())
+            )
+        })?;
     }
     if log.contains("panicked") {
         bail!("cdcql panicked:\n{}", tail(log.as_bytes()));
     }
+    after(&s)?;
     eprintln!(
         "{test}: {transactions} source transactions, {restarts} pipeline restarts, recovery {recovery:.1?}"
     );
-    Ok(Some(Outcome {
-        recovery,
-        restarts,
-        transactions,
-    }))
+    Ok(Some(Outcome { restarts }))
+}
+
+/// The private broker frozen with SIGSTOP; SIGCONT when dropped, whatever happened meanwhile.
+struct Frozen;
+
+impl Frozen {
+    fn new() -> Result<Self> {
+        ctl(&["pause", "broker"])?;
+        Ok(Frozen)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        if let Err(e) = ctl(&["resume", "broker"]) {
+            eprintln!("warning: could not resume the private broker: {e:#}");
+        }
+    }
 }
 
 /// A restart every backoff step at most (1, 2, 4, ... 30 s): no tight crash loop.
@@ -454,18 +509,23 @@ fn bounded_restarts(restarts: usize, fault: Duration) -> Result<()> {
 fn broker_stopped_and_restarted() -> Result<()> {
     let down = env_secs("CDCQL_FAULT_BROKER_DOWN_SECS", 60);
     let env = [("FAULTS_TX_MESSAGE_TIMEOUT_MS", "20000")];
-    let outcome = json_scenario("broker_stopped_and_restarted", &env, |_, cdcql, workload| {
-        let before = workload.committed();
-        ctl(&["stop", "broker"])?;
-        eprintln!("broker stopped for {down:?}");
-        std::thread::sleep(down);
-        cdcql.expect_running()?;
-        if workload.committed() <= before {
-            bail!("the workload wrote nothing while the broker was down");
-        }
-        ctl(&["start", "broker"])?;
-        Ok(None)
-    })?;
+    let outcome = json_scenario(
+        "broker_stopped_and_restarted",
+        &env,
+        |_, cdcql, workload| {
+            let before = workload.committed();
+            ctl(&["stop", "broker"])?;
+            eprintln!("broker stopped for {down:?}");
+            std::thread::sleep(down);
+            cdcql.expect_running()?;
+            if workload.committed() <= before {
+                bail!("the workload wrote nothing while the broker was down");
+            }
+            ctl(&["start", "broker"])?;
+            Ok(None)
+        },
+        |_| Ok(()),
+    )?;
     if let Some(o) = outcome {
         bounded_restarts(o.restarts, down)?;
     }
@@ -475,17 +535,22 @@ fn broker_stopped_and_restarted() -> Result<()> {
 #[test]
 fn postgres_restarted() -> Result<()> {
     let down = env_secs("CDCQL_FAULT_PG_DOWN_SECS", 10);
-    let outcome = json_scenario("postgres_restarted", &[], |_, cdcql, _| {
-        let restarts_before = log_text(cdcql).matches(RESTARTING).count();
-        ctl(&["stop", "pg"])?;
-        eprintln!("postgres stopped for {down:?}");
-        std::thread::sleep(down);
-        cdcql.expect_running()?;
-        ctl(&["start", "pg"])?;
-        // The lost replication connections must have been noticed.
-        cdcql.wait_for_log(RESTARTING, restarts_before + 2, Duration::from_secs(60))?;
-        Ok(None)
-    })?;
+    let outcome = json_scenario(
+        "postgres_restarted",
+        &[],
+        |_, cdcql, _| {
+            let restarts_before = log_text(cdcql).matches(RESTARTING).count();
+            ctl(&["stop", "pg"])?;
+            eprintln!("postgres stopped for {down:?}");
+            std::thread::sleep(down);
+            cdcql.expect_running()?;
+            ctl(&["start", "pg"])?;
+            // The lost replication connections must have been noticed.
+            cdcql.wait_for_log(RESTARTING, restarts_before + 2, Duration::from_secs(60))?;
+            Ok(None)
+        },
+        |_| Ok(()),
+    )?;
     if let Some(o) = outcome {
         bounded_restarts(o.restarts, down)?;
     }
@@ -494,27 +559,32 @@ fn postgres_restarted() -> Result<()> {
 
 #[test]
 fn topic_deleted_underneath() -> Result<()> {
-    json_scenario("topic_deleted_underneath", &[], |s, cdcql, workload| {
-        let topics: Vec<String> = ["tx", "alo"]
-            .iter()
-            .map(|p| format!("{}.{p}.evt", s.prefix))
-            .collect();
-        let out = run(
-            Command::new("python3")
-                .arg(root().join("tests/e2e/verify_snapshot.py"))
-                .args(["--brokers", &s.private.brokers, "--delete-topics"])
-                .args(&topics),
-            Duration::from_secs(60),
-        )?;
-        expect_success("deleting the evt topics", &out)?;
-        // Transactions committed from here on must all reach the new topics; +1: the
-        // workload records a commit just after making it.
-        let since = workload.committed() + 1;
-        eprintln!("deleted {topics:?}; transactions after {since} must all arrive");
-        std::thread::sleep(Duration::from_secs(20));
-        cdcql.expect_running()?;
-        Ok(Some(("evt".to_string(), since)))
-    })?;
+    json_scenario(
+        "topic_deleted_underneath",
+        &[],
+        |s, cdcql, workload| {
+            let topics: Vec<String> = ["tx", "alo"]
+                .iter()
+                .map(|p| format!("{}.{p}.evt", s.prefix))
+                .collect();
+            let out = run(
+                Command::new("python3")
+                    .arg(root().join("tests/e2e/verify_snapshot.py"))
+                    .args(["--brokers", &s.private.brokers, "--delete-topics"])
+                    .args(&topics),
+                Duration::from_secs(60),
+            )?;
+            expect_success("deleting the evt topics", &out)?;
+            // Transactions committed from here on must all reach the new topics; +1: the
+            // workload records a commit just after making it.
+            let since = workload.committed() + 1;
+            eprintln!("deleted {topics:?}; transactions after {since} must all arrive");
+            std::thread::sleep(Duration::from_secs(20));
+            cdcql.expect_running()?;
+            Ok(Some(("evt".to_string(), since)))
+        },
+        |_| Ok(()),
+    )?;
     Ok(())
 }
 
@@ -529,17 +599,15 @@ fn broker_frozen_longer_than_timeouts() -> Result<()> {
             ("FAULTS_SOCKET_TIMEOUT_MS", "10000"),
         ],
         |_, cdcql, _| {
-            ctl(&["pause", "broker"])?;
+            let frozen = Frozen::new()?;
             eprintln!("broker frozen (SIGSTOP) for {stall:?}");
-            let lifted = (|| {
-                std::thread::sleep(stall);
-                cdcql.expect_running()
-            })();
-            // Whatever happened, never leave the broker frozen.
-            ctl(&["resume", "broker"])?;
+            std::thread::sleep(stall);
+            let lifted = cdcql.expect_running();
+            drop(frozen);
             lifted?;
             Ok(None)
         },
+        |_| Ok(()),
     )?;
     if let Some(o) = outcome {
         bounded_restarts(o.restarts, stall)?;
@@ -609,7 +677,10 @@ fn registry_down_at_start_and_mid_run() -> Result<()> {
     wait_caught_up(&pg, &s.slots, &mut cdcql, Duration::from_secs(60))?;
     ctl(&["stop", "registry"])?;
     insert(201, 300, false)?;
-    psql(&pg, &format!("UPDATE {table} SET v = v || '!' WHERE id % 7 = 0"))?;
+    psql(
+        &pg,
+        &format!("UPDATE {table} SET v = v || '!' WHERE id % 7 = 0"),
+    )?;
     let took = wait_caught_up(&pg, &s.slots, &mut cdcql, Duration::from_secs(60))?;
     eprintln!("registry down, no schema change: caught up in {took:.1?}");
     let restarts_before = log_text(&cdcql).matches(RESTARTING).count();
@@ -622,7 +693,10 @@ fn registry_down_at_start_and_mid_run() -> Result<()> {
     let recovery = wait_caught_up(&pg, &s.slots, &mut cdcql, Duration::from_secs(120))?;
     eprintln!("registry back: caught up {recovery:.1?} later");
     insert(401, 450, true)?;
-    psql(&pg, &format!("UPDATE {table} SET extra = -id WHERE id % 5 = 0"))?;
+    psql(
+        &pg,
+        &format!("UPDATE {table} SET extra = -id WHERE id % 5 = 0"),
+    )?;
     wait_caught_up(&pg, &s.slots, &mut cdcql, Duration::from_secs(60))?;
     cdcql.interrupt(Duration::from_secs(60))?;
     let log = log_text(&cdcql);
@@ -640,6 +714,127 @@ fn registry_down_at_start_and_mid_run() -> Result<()> {
             Duration::from_secs(300),
         )
         .with_context(|| format!("pipeline {p}; cdcql's log:\n{}", tail(log.as_bytes())))?;
+    }
+    Ok(())
+}
+
+/// Counts the records in a topic, committed or not (the sum of its high watermarks).
+struct TopicEnd {
+    consumer: rdkafka::consumer::BaseConsumer,
+    topic: String,
+    partitions: Vec<i32>,
+}
+
+impl TopicEnd {
+    fn new(brokers: &str, topic: &str) -> Result<Self> {
+        use rdkafka::consumer::Consumer;
+        // read_uncommitted: otherwise the "high watermark" is the last stable offset, which
+        // an open transaction does not move.
+        let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("isolation.level", "read_uncommitted")
+            .create()?;
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let partitions = metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        Ok(TopicEnd {
+            consumer,
+            topic: topic.to_string(),
+            partitions,
+        })
+    }
+
+    fn now(&self) -> Result<i64> {
+        use rdkafka::consumer::Consumer;
+        let mut sum = 0;
+        for p in &self.partitions {
+            sum += self
+                .consumer
+                .fetch_watermarks(&self.topic, *p, Duration::from_secs(10))?
+                .1;
+        }
+        Ok(sum)
+    }
+}
+
+/// Issue #5, "Aborts": a broker failure in the middle of a Kafka transaction. A source
+/// transaction of 100,000 rows streams into one open Kafka transaction; once part of it is in
+/// the broker, the broker freezes for CDCQL_FAULT_ABORT_STALL_SECS (30), longer than the
+/// message timeout (15 s here). The transactional pipeline must abort and redo it: read_committed
+/// consumers see it once and whole, and the records of the failed attempt stay hidden (they are
+/// in the topic: read_uncommitted shows them).
+#[test]
+fn broker_frozen_mid_transaction() -> Result<()> {
+    let stall = env_secs("CDCQL_FAULT_ABORT_STALL_SECS", 30);
+    let big_txn: u64 = 1_000_000;
+    let outcome = json_scenario(
+        "broker_frozen_mid_transaction",
+        &[
+            ("FAULTS_MESSAGE_TIMEOUT_MS", "15000"),
+            ("FAULTS_TX_MESSAGE_TIMEOUT_MS", "15000"),
+            ("FAULTS_SOCKET_TIMEOUT_MS", "10000"),
+        ],
+        |s, cdcql, _| {
+            let end = TopicEnd::new(&s.private.brokers, &format!("{}.tx.evt", s.prefix))?;
+            let before = end.now()?;
+            let schema = &s.schema;
+            psql(
+                &s.private.pg_url,
+                &format!(
+                    "BEGIN; \
+                     UPDATE \"{schema}\".acct SET bal = bal + 1, txn = {big_txn} WHERE id <= 1000; \
+                     INSERT INTO \"{schema}\".evt (txn, amount) \
+                       SELECT {big_txn}, g FROM generate_series(1, 99000) g; \
+                     INSERT INTO \"{schema}\".wlog VALUES ({big_txn}, 1000, 99000); \
+                     COMMIT"
+                ),
+            )?;
+            // Freeze once part of the big transaction is in the broker.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                if end.now()? - before > 3000 {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "the big transaction did not reach the broker:\n{}",
+                        cdcql.log_tail()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let frozen = Frozen::new()?;
+            eprintln!("broker frozen mid-transaction for {stall:?}");
+            std::thread::sleep(stall);
+            let lifted = cdcql.expect_running();
+            drop(frozen);
+            lifted?;
+            Ok(None)
+        },
+        // The verification found the big transaction once and whole; its first attempt must
+        // have been aborted (not just waited out), and be hidden.
+        |s| {
+            let topic = format!("{}.tx.evt", s.prefix);
+            let text = s.python(
+                &["aborted", &s.private.brokers, &topic],
+                Duration::from_secs(600),
+            )?;
+            let aborted: i64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("aborted="))
+                .and_then(|n| n.trim().parse().ok())
+                .context("faults_check.py aborted printed no count")?;
+            if aborted <= 0 {
+                bail!("no aborted records in {topic}: the fault did not land inside a Kafka transaction");
+            }
+            Ok(())
+        },
+    )?;
+    if let Some(o) = outcome {
+        bounded_restarts(o.restarts, stall)?;
     }
     Ok(())
 }

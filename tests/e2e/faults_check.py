@@ -5,6 +5,7 @@ checker that reads the topics back with a fresh read_committed consumer. Indepen
   faults_check.py setup    PG_URL SCHEMA
   faults_check.py workload PG_URL SCHEMA STOP_FILE PROGRESS_FILE SEED
   faults_check.py verify   PG_URL BROKERS SCHEMA PREFIX MODE [DELETED_TOPIC SINCE_TXN]
+  faults_check.py aborted  BROKERS TOPIC
   faults_check.py avro-setup  PG_URL SCHEMA
   faults_check.py avro-verify PG_URL BROKERS REGISTRY SCHEMA TOPIC
 
@@ -250,6 +251,44 @@ def report(problems):
             print("    - " + p)
 
 
+def count(brokers, topic, isolation):
+    """Records (not markers) a fresh consumer with this isolation level reads to the end."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({
+        "bootstrap.servers": brokers,
+        "group.id": f"faults-count-{time.time_ns()}",
+        "enable.auto.commit": False,
+        "isolation.level": isolation,
+        "receive.message.max.bytes": 1_000_000_000,
+    })
+    parts = list(c.list_topics(topic, timeout=10).topics[topic].partitions.keys())
+    ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+    c.assign([TopicPartition(topic, p, 0) for p in parts])
+    n = 0
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            pos = {tp.partition: tp.offset for tp in c.position([TopicPartition(topic, p) for p in parts])}
+            if all(ends[p] == 0 or pos[p] >= ends[p] for p in parts):
+                break
+            continue
+        if m.error():
+            raise RuntimeError(m.error())
+        n += 1
+    c.close()
+    return n
+
+
+def aborted(brokers, topic):
+    """How many records of `topic` only read_uncommitted shows: aborted transactions' records."""
+    committed = count(brokers, topic, "read_committed")
+    everything = count(brokers, topic, "read_uncommitted")
+    print(f"  {topic}: {committed} records read_committed, {everything} read_uncommitted")
+    print(f"aborted={everything - committed}")
+
+
 # --- Avro and the schema registry ------------------------------------------------------------
 
 def avro_setup(pg_url, schema):
@@ -338,6 +377,8 @@ if __name__ == "__main__":
         deleted = args[5] if len(args) > 5 else None
         since = int(args[6]) if len(args) > 6 else 0
         sys.exit(verify(args[0], args[1], args[2], args[3], args[4], deleted, since))
+    elif cmd == "aborted":
+        aborted(*args)
     elif cmd == "avro-setup":
         avro_setup(*args)
     elif cmd == "avro-verify":
