@@ -9,6 +9,7 @@
 #   scripts/faults/services.sh status | down
 #   scripts/faults/services.sh stop  pg|broker|registry   (broker: its port closes, data is kept)
 #   scripts/faults/services.sh start pg|broker|registry
+#   scripts/faults/services.sh reset broker       a fresh broker (noida-db keeps deleted topics in memory)
 #   scripts/faults/services.sh pause  broker      SIGSTOP (a network stall: connections stay open)
 #   scripts/faults/services.sh resume broker      SIGCONT
 #
@@ -123,10 +124,11 @@ case "${1:-} ${2:-}" in
 "start broker") broker_start_service ;;
 "stop registry") proxy_down ;;
 "start registry") proxy_up ;;
+"reset broker") cmd_reset_broker ;;
 "pause broker") kill -STOP "$(broker_pid)" && log "broker paused (SIGSTOP)" ;;
 "resume broker") kill -CONT "$(broker_pid)" && log "broker resumed (SIGCONT)" ;;
 *)
-	echo "usage: $0 up|down|env|status | stop|start pg|broker|registry | pause|resume broker" >&2
+	echo "usage: $0 up|down|env|status | stop|start pg|broker|registry | reset|pause|resume broker" >&2
 	exit 2
 	;;
 esac

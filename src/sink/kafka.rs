@@ -101,7 +101,13 @@ impl KafkaSink {
         sink.transactional = true;
         sink.producer
             .init_transactions(Duration::from_secs(60))
-            .map_err(|e| SinkError::Transaction(format!("initialising transactions: {e}")))?;
+            .map_err(|e| {
+                // Name the brokers: at start, a timeout here usually means none is reachable.
+                SinkError::Transaction(format!(
+                    "initialising transactions with the brokers at {}: {e}",
+                    conn.brokers
+                ))
+            })?;
         Ok(sink)
     }
 
@@ -199,7 +205,10 @@ impl KafkaSink {
                 .await
                 .map_err(|e| SinkError::CreateTopic {
                     topic: topics.join(", "),
-                    message: e.to_string(),
+                    message: format!(
+                        "{e} (brokers {})",
+                        self.config.get("bootstrap.servers").unwrap_or_default()
+                    ),
                 })?;
         for r in results {
             match r {
