@@ -7,7 +7,8 @@
 //!   - the broker frozen with SIGSTOP for CDCQL_FAULT_STALL_SECS (40), longer than the
 //!     producer's timeouts (shortened for this test to 15 s / 10 s), then SIGCONT,
 //!   - the broker frozen in the middle of a large Kafka transaction (issue #5, "Aborts"),
-//!   - the schema registry down at start, and down mid-run while a schema change needs it.
+//!   - the schema registry down at start, and down mid-run while a schema change needs it,
+//!   - another writer fencing the transactional producer (the one fault that must stop it).
 //!
 //! After each, cdcql must still be running, catch up, stop cleanly on SIGINT, and a fresh
 //! read_committed consumer (tests/e2e/faults_check.py) must find every committed change, each
@@ -855,6 +856,62 @@ fn broker_frozen_mid_transaction() -> Result<()> {
     )?;
     if let Some(o) = outcome {
         bounded_restarts(o.restarts, stall)?;
+    }
+    Ok(())
+}
+
+/// The one fatal producer error that must stop a pipeline: another writer took its
+/// `transactional.id` (fenced it). cdcql exits with code 1 and says so, without retrying.
+#[test]
+fn fenced_by_another_writer_stops() -> Result<()> {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(private) = private_services("fenced_by_another_writer_stops")? else {
+        return Ok(());
+    };
+    let s = Scenario::new(
+        private,
+        "tests/e2e/faults_pipelines.sql",
+        &["tx", "alo"],
+        &["acct", "evt", "wlog"],
+        &[],
+    )?;
+    // The transactional pipeline alone, so that its failure ends the process.
+    let text = std::fs::read_to_string(&s.file)?;
+    let cut = text
+        .find("CREATE PIPELINE alo")
+        .context("no pipeline alo in the template")?;
+    std::fs::write(&s.file, &text[..cut])?;
+    s.python(
+        &["setup", &s.private.pg_url, &s.schema],
+        Duration::from_secs(120),
+    )?;
+    let mut cdcql = s.start()?;
+    cdcql.wait_for_log("snapshot delivered; streaming", 1, Duration::from_secs(120))?;
+    let fence = format!(
+        "from confluent_kafka import Producer\n\
+         p = Producer({{'bootstrap.servers': '{}', 'transactional.id': 'cdcql-{}'}})\n\
+         p.init_transactions(30)\n",
+        s.private.brokers, s.slots[0]
+    );
+    let out = run(
+        Command::new("python3").args(["-c", &fence]),
+        Duration::from_secs(60),
+    )?;
+    expect_success(
+        "a second producer with the pipeline's transactional.id",
+        &out,
+    )?;
+    psql(
+        &s.private.pg_url,
+        &format!("INSERT INTO \"{}\".wlog VALUES (1, 0, 0)", s.schema),
+    )?;
+    let status = cdcql.wait_exit(Duration::from_secs(120))?;
+    let log = log_text(&cdcql);
+    if status.code() != Some(1) || !log.contains("ERROR failed: ") || !log.contains("fenced") {
+        bail!("a fenced pipeline must stop with exit code 1 and say why ({status}):\n{log}");
+    }
+    if most_restarts(&log) > 0 {
+        bail!("a fenced pipeline was restarted:\n{log}");
     }
     Ok(())
 }
