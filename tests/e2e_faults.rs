@@ -521,6 +521,9 @@ fn bounded_restarts(restarts: usize, fault: Duration) -> Result<()> {
     Ok(())
 }
 
+/// The broker is stopped the way an operator stops one: its port and connections close, then
+/// it saves its data (noida-db's `stop kafka`; a SIGTERM'd noida-db saves before it stops
+/// answering and loses what it acknowledges meanwhile, see scripts/faults/services.sh).
 /// The at-least-once pipeline keeps librdkafka's default timeouts (5 min): it rides out the
 /// outage in the producer's queue. The transactional one gets a 20 s message timeout, shorter
 /// than the outage, so it aborts and restarts with a new producer: the test broker forgets
