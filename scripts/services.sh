@@ -363,16 +363,24 @@ cmd_status() {
 	fi
 }
 
-# fd 3 is the real stdout (export lines); everything else, including tools' output, goes to stderr.
-exec 3>&1 1>&2
-case "${1:-}" in
-up) cmd_up ;;
-down) cmd_down ;;
-env) print_env >&3 ;;
-status) cmd_status >&3 ;;
-reset-broker) cmd_reset_broker ;;
-*)
-	echo "usage: $0 up|down|env|status|reset-broker" >&2
-	exit 2
-	;;
-esac
+main() {
+	# fd 3 is the real stdout (export lines); everything else, including tools' output, goes to stderr.
+	exec 3>&1 1>&2
+	case "${1:-}" in
+	up) cmd_up ;;
+	down) cmd_down ;;
+	env) print_env >&3 ;;
+	status) cmd_status >&3 ;;
+	reset-broker) cmd_reset_broker ;;
+	*)
+		echo "usage: $0 up|down|env|status|reset-broker" >&2
+		exit 2
+		;;
+	esac
+}
+
+# When sourced (scripts/faults/services.sh runs private instances with these functions), only
+# define them.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+	main "$@"
+fi

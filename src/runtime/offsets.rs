@@ -176,5 +176,8 @@ fn is_producer_only(key: &str) -> bool {
         || key.starts_with("enable.idempotence")
         || key.starts_with("transactional")
         || key.starts_with("message.send")
+        || key.starts_with("message.timeout")
+        || key.starts_with("delivery.timeout")
+        || key.starts_with("transaction.timeout")
         || key == "partitioner"
 }

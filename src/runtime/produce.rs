@@ -382,7 +382,12 @@ impl Worker<'_> {
             self.shared
                 .kafka_transactions_aborted
                 .fetch_add(1, Ordering::Relaxed);
-            let _ = self.sink.abort();
+            // No abort_transaction here: an abort under the same producer epoch lets a
+            // produce request still in flight (e.g. held by a stalled broker) land after the
+            // abort marker and join the next transaction, which then commits records of this
+            // failed one (found by tests/e2e_faults.rs, broker_frozen_mid_transaction). The
+            // pipeline restarts with a new producer, whose init_transactions bumps the epoch
+            // (fencing late requests) and aborts this transaction.
             return Err(e.into());
         }
         self.shared

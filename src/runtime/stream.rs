@@ -112,9 +112,12 @@ pub async fn run(
 /// Lost connections and broker trouble; not mistakes in the pipeline or the data.
 fn retriable(e: &RuntimeError) -> bool {
     use crate::source::postgres::SourceError;
-    // A fenced or otherwise fatal producer means another instance took over: stop.
+    // A fenced producer means another instance took over: stop. Any other fatal producer
+    // error (the broker lost the producer's sequence state on a restart, a topic was deleted
+    // underneath) only ends that producer: a new one resumes from the last committed
+    // position. Stopping on those left at-least-once pipelines dead after a broker restart.
     let text = e.to_string();
-    if text.contains("fenced") || text.contains("Fatal") || super::poison::fatal_delivery(e) {
+    if text.to_lowercase().contains("fenced") || super::poison::fatal_delivery(e) {
         return false;
     }
     match e {
@@ -175,6 +178,14 @@ async fn run_inner(
     replication::ensure_publication(&client, &rs.publication, &names).await?;
 
     let registry = registry_client(plan)?;
+    // Schemas are registered before the slot is created: a registry that is down at start
+    // must not leave a new slot behind (an unused slot makes Postgres keep WAL forever).
+    let mut work = Vec::with_capacity(plan.tables.len());
+    for t in &plan.tables {
+        work.push(TableWork::build(plan, t, registry.as_ref()).await?);
+    }
+    let heartbeats = produce::Heartbeats::build(plan, registry.as_ref()).await?;
+    let transactions = super::txmeta::TransactionTopic::build(plan, registry.as_ref()).await?;
     let sink = new_sink(plan)?;
     let topics: Vec<String> = plan.tables.iter().map(|t| t.topic.clone()).collect();
     sink.ensure_topics(&topics, &plan.topic_settings).await?;
@@ -229,12 +240,6 @@ async fn run_inner(
     })
     .await?;
 
-    let mut work = Vec::with_capacity(plan.tables.len());
-    for t in &plan.tables {
-        work.push(TableWork::build(plan, t, registry.as_ref()).await?);
-    }
-    let heartbeats = produce::Heartbeats::build(plan, registry.as_ref()).await?;
-    let transactions = super::txmeta::TransactionTopic::build(plan, registry.as_ref()).await?;
     if let Some(t) = &transactions {
         // One partition: BEGIN, END and their order stay together for consumers.
         sink.ensure_topics(
@@ -977,10 +982,18 @@ impl Stream {
         })?;
         let work = TableWork::build(&self.plan, &new_table, self.registry.as_ref())
             .await
-            .map_err(|e| RuntimeError::SchemaChange {
-                table: table.clone(),
-                change: change.to_string(),
-                what: format!("stopped without acknowledging it: {e}"),
+            .map_err(|e| match e {
+                // An unreachable registry is no fault of the change: the pipeline restarts
+                // from its last committed position (before the change) and registers the new
+                // schema once the registry is back, instead of stopping for good.
+                e @ RuntimeError::Registry(crate::registry::RegistryError::Unavailable {
+                    ..
+                }) => e,
+                e => RuntimeError::SchemaChange {
+                    table: table.clone(),
+                    change: change.to_string(),
+                    what: format!("stopped without acknowledging it: {e}"),
+                },
             })?;
         tracing::info!(table = %table, change = %change, "table changed: pipeline re-planned");
         self.plan.tables[index] = new_table;

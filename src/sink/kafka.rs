@@ -36,6 +36,10 @@ pub enum SinkError {
     Offsets(String),
     #[error("Kafka transaction: {0}")]
     Transaction(String),
+    /// librdkafka's producer stopped for good; the text is its own reason, which says whether
+    /// another writer fenced it (then stop) or a new producer can carry on.
+    #[error("the Kafka producer failed fatally: {0}")]
+    Fatal(String),
 }
 
 /// Counts acknowledgements from the producer's background thread, and knows which messages
@@ -140,7 +144,13 @@ impl KafkaSink {
         sink.transactional = true;
         sink.producer
             .init_transactions(Duration::from_secs(60))
-            .map_err(|e| SinkError::Transaction(format!("initialising transactions: {e}")))?;
+            .map_err(|e| {
+                // Name the brokers: at start, a timeout here usually means none is reachable.
+                SinkError::Transaction(format!(
+                    "initialising transactions with the brokers at {}: {e}",
+                    conn.brokers
+                ))
+            })?;
         Ok(sink)
     }
 
@@ -242,7 +252,10 @@ impl KafkaSink {
                 .await
                 .map_err(|e| SinkError::CreateTopic {
                     topic: topics.join(", "),
-                    message: e.to_string(),
+                    message: format!(
+                        "{e} (brokers {})",
+                        self.config.get("bootstrap.servers").unwrap_or_default()
+                    ),
                 })?;
         for r in results {
             match r {
@@ -258,9 +271,21 @@ impl KafkaSink {
         Ok(())
     }
 
+    /// After a fatal error, librdkafka answers every call with a bare "Fatal": its reason
+    /// (fenced by another writer, or e.g. a sequence desynchronisation) is kept apart.
+    fn fatal(&self) -> Option<SinkError> {
+        self.producer
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| SinkError::Fatal(format!("{reason} ({code:?})")))
+    }
+
     fn check_failures(&self) -> Result<(), SinkError> {
         let failed = self.producer.context().failed.load(Ordering::Relaxed);
         if failed > 0 {
+            if let Some(fatal) = self.fatal() {
+                return Err(fatal);
+            }
             let first = self
                 .producer
                 .context()
@@ -322,6 +347,9 @@ impl KafkaSink {
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 Err((e, _)) => {
+                    if let Some(fatal) = self.fatal() {
+                        return Err(fatal);
+                    }
                     return Err(SinkError::Produce {
                         topic: topic.to_string(),
                         source: e,
