@@ -254,7 +254,7 @@ if has_step c; then
 			fresh_broker
 			say "$label → $topic"
 			measure "$id" "$CDCQL" apply "$OUT/$id.sql" --snapshot-only
-			done_line=$(grep -m1 'snapshot done' "$OUT/$id.err") || die "no 'snapshot done' line in $OUT/$id.err"
+			done_line=$(grep -m1 'snapshot done: ' "$OUT/$id.err") || die "no 'snapshot done' line in $OUT/$id.err"
 			# "... snapshot done: N messages acknowledged (X MB) in S s, R rows/s"
 			msgs=$(sed -E 's/.*snapshot done: ([0-9]+) messages.*/\1/' <<<"$done_line")
 			mb=$(sed -E 's/.*acknowledged \(([0-9.]+) MB\).*/\1/' <<<"$done_line")

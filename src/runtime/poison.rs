@@ -1034,42 +1034,16 @@ fn fit(mut row: JsonRow, budget: usize) -> (Vec<u8>, Vec<String>) {
 }
 
 async fn create_topic(plan: &PipelinePlan, topic: &str) -> Result<(), RuntimeError> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    use rdkafka::config::ClientConfig;
-    use rdkafka::types::RDKafkaErrorCode;
-    let mut config = ClientConfig::new();
+    let mut config = rdkafka::config::ClientConfig::new();
     config.set("bootstrap.servers", &plan.kafka.brokers);
     for (k, v) in &plan.kafka.client_options {
         config.set(k, v);
     }
-    let admin: AdminClient<DefaultClientContext> = config.create().map_err(SinkError::Config)?;
-    let settings = &plan.topic_settings;
-    let new = NewTopic::new(
-        topic,
-        settings.partitions,
-        TopicReplication::Fixed(settings.replication_factor),
-    );
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics([&new], &opts)
-        .await
-        .map_err(|e| SinkError::CreateTopic {
-            topic: topic.to_string(),
-            message: e.to_string(),
-        })?;
-    for r in results {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => {
-                return Err(SinkError::CreateTopic {
-                    topic,
-                    message: code.to_string(),
-                }
-                .into())
-            }
-        }
-    }
+    let settings = crate::plan::TopicSettings {
+        cleanup_policy: None,
+        ..plan.topic_settings.clone()
+    };
+    crate::sink::kafka::create_topics(&config, &[topic.to_string()], &settings).await?;
     Ok(())
 }
 

@@ -229,46 +229,7 @@ impl KafkaSink {
         topics: &[String],
         settings: &TopicSettings,
     ) -> Result<(), SinkError> {
-        let admin: AdminClient<DefaultClientContext> =
-            self.config.create().map_err(SinkError::Config)?;
-        let new: Vec<NewTopic> = topics
-            .iter()
-            .map(|t| {
-                let mut nt = NewTopic::new(
-                    t,
-                    settings.partitions,
-                    TopicReplication::Fixed(settings.replication_factor),
-                );
-                if let Some(p) = &settings.cleanup_policy {
-                    nt = nt.set("cleanup.policy", p);
-                }
-                nt
-            })
-            .collect();
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let results =
-            admin
-                .create_topics(new.iter(), &opts)
-                .await
-                .map_err(|e| SinkError::CreateTopic {
-                    topic: topics.join(", "),
-                    message: format!(
-                        "{e} (brokers {})",
-                        self.config.get("bootstrap.servers").unwrap_or_default()
-                    ),
-                })?;
-        for r in results {
-            match r {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((topic, code)) => {
-                    return Err(SinkError::CreateTopic {
-                        topic,
-                        message: code.to_string(),
-                    })
-                }
-            }
-        }
-        Ok(())
+        create_topics(&self.config, topics, settings).await
     }
 
     /// After a fatal error, librdkafka answers every call with a bare "Fatal": its reason
@@ -389,6 +350,53 @@ impl KafkaSink {
         }
         Ok(delivered)
     }
+}
+
+/// Create the topics that do not exist yet, with a client configured by `config`.
+pub async fn create_topics(
+    config: &ClientConfig,
+    topics: &[String],
+    settings: &TopicSettings,
+) -> Result<(), SinkError> {
+    let admin: AdminClient<DefaultClientContext> = config.create().map_err(SinkError::Config)?;
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| {
+            let mut nt = NewTopic::new(
+                t,
+                settings.partitions,
+                TopicReplication::Fixed(settings.replication_factor),
+            );
+            if let Some(p) = &settings.cleanup_policy {
+                nt = nt.set("cleanup.policy", p);
+            }
+            nt
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results =
+        admin
+            .create_topics(new.iter(), &opts)
+            .await
+            .map_err(|e| SinkError::CreateTopic {
+                topic: topics.join(", "),
+                message: format!(
+                    "{e} (brokers {})",
+                    config.get("bootstrap.servers").unwrap_or_default()
+                ),
+            })?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(SinkError::CreateTopic {
+                    topic,
+                    message: code.to_string(),
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

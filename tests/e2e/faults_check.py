@@ -86,6 +86,9 @@ def workload(pg_url, schema, stop_file, progress_file, seed):
     t = 0
     c = connect(pg_url)
     while not os.path.exists(stop_file):
+        if os.path.exists(stop_file + ".pause"):
+            time.sleep(0.05)
+            continue
         t += 1
         n = size(rng)
         k = min(n // 2, ACCTS)
