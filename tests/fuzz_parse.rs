@@ -745,3 +745,31 @@ fn values_are_not_expanded_again() {
         "${SECRET}${NESTED:-${LOOP}}|${LOOP}|${SECRET}"
     );
 }
+
+/// Found by `mutated_files_give_diagnostics`: a `${VAR}` inside a topic placeholder used to
+/// put its value in the "unknown placeholder" message (the dead-letter topic has the same rule).
+#[test]
+fn secret_in_a_placeholder_stays_out_of_the_message() {
+    for (topic, with) in [
+        ("shop.{${SECRET}table}", ""),
+        (
+            "shop.{table}",
+            "WITH (on_error = 'dead_letter', dead_letter_topic = 'x.{${SECRET}}')",
+        ),
+    ] {
+        let counts = Counts::default();
+        let text = format!(
+            "CREATE CONNECTION shop_pg TO POSTGRES (url = 'postgres://u@h/shop');
+CREATE CONNECTION bus TO KAFKA (brokers = '127.0.0.1:9092');
+CREATE PIPELINE shop FROM shop_pg INTO bus TOPIC '{topic}'
+    FORMAT JSON ENVELOPE DEBEZIUM {with}
+    TABLES (public.orders);"
+        );
+        check_text(&text, &catalog(), &counts).unwrap();
+        assert_eq!(
+            counts.plan_errors.load(Ordering::Relaxed),
+            1,
+            "refused: {text}"
+        );
+    }
+}

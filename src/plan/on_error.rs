@@ -197,7 +197,8 @@ fn parse_template(
             _ => {
                 let err = PlanError::new(
                     file,
-                    format!("unknown placeholder `{{{name}}}` in dead_letter_topic"),
+                    // Not the name itself: it may come from a secret `${VAR}`.
+                    "unknown placeholder in dead_letter_topic".to_string(),
                     span(base, base + close + 1),
                     "unknown placeholder",
                 );

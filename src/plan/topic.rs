@@ -56,7 +56,9 @@ impl TopicTemplate {
                 _ => {
                     let mut err = PlanError::new(
                         file,
-                        format!("unknown placeholder `{{{name}}}` in topic name"),
+                        // Not the name itself: it may come from a secret `${VAR}`; the
+                        // labelled source shows what was written.
+                        "unknown placeholder in topic name".to_string(),
                         offset_span(base, base + close + 1),
                         "unknown placeholder",
                     );
