@@ -3,6 +3,7 @@
 //! options `on_error` and `dead_letter_topic`. The runtime side is `runtime::poison`.
 
 use super::options::OptionReader;
+use super::topic::{parse_placeholders, Piece, Placeholders};
 use super::{closest, sanitize_topic, PipelinePlan, PlanError, TablePlan};
 use crate::catalog::TableName;
 use crate::parse::{OptionItem, OptionValue, SourceFile, Span};
@@ -172,52 +173,23 @@ fn parse_template(
     const HELP: &str = "placeholders are {topic} (the table's topic), {database}, {schema}, \
                         {table} and {pipeline}; a name without placeholders is one topic for \
                         every table";
-    let mut parts = Vec::new();
-    let mut text = String::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        text.push_str(&rest[..open]);
-        let base = template.len() - rest.len() + open;
-        let Some(close) = rest[open..].find('}') else {
-            return Err(PlanError::new(
-                file,
-                "unclosed `{` in dead_letter_topic",
-                span(base, template.len()),
-                "no matching `}`",
-            )
-            .with_help(HELP));
-        };
-        let name = &rest[open + 1..open + close];
-        let part = match name {
-            "topic" => Part::Topic,
-            "database" => Part::Database,
-            "schema" => Part::Schema,
-            "table" => Part::Table,
-            "pipeline" => Part::Pipeline,
-            _ => {
-                let err = PlanError::new(
-                    file,
-                    // Not the name itself: it may come from a secret `${VAR}`.
-                    "unknown placeholder in dead_letter_topic".to_string(),
-                    span(base, base + close + 1),
-                    "unknown placeholder",
-                );
-                return Err(match closest(name, PLACEHOLDERS.iter().copied()) {
-                    Some(c) => err.with_help(format!("did you mean {{{c}}}? {HELP}")),
-                    None => err.with_help(HELP),
-                });
-            }
-        };
-        if !text.is_empty() {
-            parts.push(Part::Text(std::mem::take(&mut text)));
-        }
-        parts.push(part);
-        rest = &rest[open + close + 1..];
-    }
-    text.push_str(rest);
-    if !text.is_empty() {
-        parts.push(Part::Text(text));
-    }
+    let kind = Placeholders {
+        what: "dead_letter_topic",
+        names: PLACEHOLDERS,
+        help: HELP,
+        help_after_suggestion: true,
+    };
+    let parts: Vec<Part> = parse_placeholders(file, template, span, &kind)?
+        .into_iter()
+        .map(|p| match p {
+            Piece::Text(t) => Part::Text(t),
+            Piece::Name(0) => Part::Topic,
+            Piece::Name(1) => Part::Database,
+            Piece::Name(2) => Part::Schema,
+            Piece::Name(3) => Part::Table,
+            Piece::Name(_) => Part::Pipeline,
+        })
+        .collect();
     if parts.is_empty() {
         return Err(
             PlanError::new(file, "empty dead_letter_topic", whole, "empty").with_help(HELP),

@@ -21,66 +21,103 @@ pub struct TopicTemplate {
 
 const PLACEHOLDERS: &[&str] = &["database", "schema", "table", "pipeline"];
 
+/// How one kind of template names itself in diagnostics, and which placeholders it has.
+pub(crate) struct Placeholders<'a> {
+    /// `topic name`, `dead_letter_topic`: ends "unclosed `{` in …" and "unknown placeholder in …".
+    pub what: &'a str,
+    pub names: &'a [&'a str],
+    pub help: &'a str,
+    /// Whether a "did you mean" suggestion is followed by `help` too.
+    pub help_after_suggestion: bool,
+}
+
+/// A piece of a template: literal text, or the placeholder `names[i]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece {
+    Text(String),
+    Name(usize),
+}
+
+/// Split `template` into text and `{placeholder}`s. `span(from, to)` locates byte offsets of
+/// the template in the file (the caller knows whether `${VAR}` expansion rewrote it).
+pub(crate) fn parse_placeholders(
+    file: &SourceFile,
+    template: &str,
+    span: impl Fn(usize, usize) -> Span,
+    kind: &Placeholders<'_>,
+) -> Result<Vec<Piece>, PlanError> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        text.push_str(&rest[..open]);
+        let base = template.len() - rest.len() + open;
+        let Some(close) = rest[open..].find('}') else {
+            return Err(PlanError::new(
+                file,
+                format!("unclosed `{{` in {}", kind.what),
+                span(base, template.len()),
+                "no matching `}`",
+            )
+            .with_help(kind.help));
+        };
+        let name = &rest[open + 1..open + close];
+        let Some(i) = kind.names.iter().position(|n| *n == name) else {
+            let err = PlanError::new(
+                file,
+                // Not the name itself: it may come from a secret `${VAR}`; the labelled
+                // source shows what was written.
+                format!("unknown placeholder in {}", kind.what),
+                span(base, base + close + 1),
+                "unknown placeholder",
+            );
+            return Err(match super::closest(name, kind.names.iter().copied()) {
+                Some(c) if kind.help_after_suggestion => {
+                    err.with_help(format!("did you mean {{{c}}}? {}", kind.help))
+                }
+                Some(c) => err.with_help(format!("did you mean {{{c}}}?")),
+                None => err.with_help(kind.help),
+            });
+        };
+        if !text.is_empty() {
+            pieces.push(Piece::Text(std::mem::take(&mut text)));
+        }
+        pieces.push(Piece::Name(i));
+        rest = &rest[open + close + 1..];
+    }
+    text.push_str(rest);
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Ok(pieces)
+}
+
 impl TopicTemplate {
     pub(crate) fn parse(file: &SourceFile, lit: &StringLit) -> Result<Self, PlanError> {
-        let s = &lit.value;
-        let mut parts = Vec::new();
-        let mut text = String::new();
-        let mut rest = s.as_str();
         // Spans point into the literal when it was not rewritten by ${VAR} expansion.
-        let offset_span = |from: usize, to: usize| {
+        let span = |from: usize, to: usize| {
             if lit.raw == lit.value {
                 Span::new(lit.span.start + 1 + from, lit.span.start + 1 + to)
             } else {
                 lit.span
             }
         };
-        while let Some(open) = rest.find('{') {
-            text.push_str(&rest[..open]);
-            let base = s.len() - rest.len() + open;
-            let Some(close) = rest[open..].find('}') else {
-                return Err(PlanError::new(
-                    file,
-                    "unclosed `{` in topic name",
-                    offset_span(base, s.len()),
-                    "no matching `}`",
-                )
-                .with_help("placeholders are {database}, {schema}, {table} and {pipeline}"));
-            };
-            let name = &rest[open + 1..open + close];
-            let part = match name {
-                "database" => Part::Database,
-                "schema" => Part::Schema,
-                "table" => Part::Table,
-                "pipeline" => Part::Pipeline,
-                _ => {
-                    let mut err = PlanError::new(
-                        file,
-                        // Not the name itself: it may come from a secret `${VAR}`; the
-                        // labelled source shows what was written.
-                        "unknown placeholder in topic name".to_string(),
-                        offset_span(base, base + close + 1),
-                        "unknown placeholder",
-                    );
-                    err = match super::closest(name, PLACEHOLDERS.iter().copied()) {
-                        Some(c) => err.with_help(format!("did you mean {{{c}}}?")),
-                        None => err.with_help(
-                            "placeholders are {database}, {schema}, {table} and {pipeline}",
-                        ),
-                    };
-                    return Err(err);
-                }
-            };
-            if !text.is_empty() {
-                parts.push(Part::Text(std::mem::take(&mut text)));
-            }
-            parts.push(part);
-            rest = &rest[open + close + 1..];
-        }
-        text.push_str(rest);
-        if !text.is_empty() {
-            parts.push(Part::Text(text));
-        }
+        let kind = Placeholders {
+            what: "topic name",
+            names: PLACEHOLDERS,
+            help: "placeholders are {database}, {schema}, {table} and {pipeline}",
+            help_after_suggestion: false,
+        };
+        let parts: Vec<Part> = parse_placeholders(file, &lit.value, span, &kind)?
+            .into_iter()
+            .map(|p| match p {
+                Piece::Text(t) => Part::Text(t),
+                Piece::Name(0) => Part::Database,
+                Piece::Name(1) => Part::Schema,
+                Piece::Name(2) => Part::Table,
+                Piece::Name(_) => Part::Pipeline,
+            })
+            .collect();
         if parts.is_empty() {
             return Err(PlanError::new(file, "empty topic name", lit.span, "empty"));
         }
