@@ -36,18 +36,9 @@ fn avro_with_registry_debezium_and_native() -> Result<()> {
     let Some((pg_url, brokers)) = services("e2e_avro")? else {
         return Ok(());
     };
-    let registry = env_or("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081");
-    let registry_addr = registry
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    if !reachable(&registry_addr) {
-        if std::env::var_os("CDCQL_REQUIRE_SERVICES").is_some() {
-            bail!("CDCQL_REQUIRE_SERVICES is set but no schema registry answers at {registry}");
-        }
-        eprintln!("\n*** SKIPPED e2e_avro: no schema registry at {registry} ***\n");
+    let Some(registry) = registry("e2e_avro")? else {
         return Ok(());
-    }
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let check = root.join("tests/e2e/avro_check.py");
     let prefix = unique_prefix();

@@ -9,26 +9,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use support::*;
-
-fn python(script: &Path, args: &[&str], timeout: Duration) -> Result<()> {
-    let out = run(Command::new("python3").arg(script).args(args), timeout)?;
-    eprint!("{}", String::from_utf8_lossy(&out.stdout));
-    expect_success(&format!("stream_check.py {}", args.join(" ")), &out)
-}
-
-fn spawn_python(script: &Path, args: &[&str]) -> Result<Child> {
-    Command::new("python3")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .spawn()
-        .context("starting the workload")
-}
 
 #[test]
 fn stream_handoff_filters_toast_kill9_and_ddl() -> Result<()> {

@@ -10,44 +10,20 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use support::*;
-
-fn python(script: &Path, args: &[&str], timeout: Duration) -> Result<()> {
-    let out = run(Command::new("python3").arg(script).args(args), timeout)?;
-    eprint!("{}", String::from_utf8_lossy(&out.stdout));
-    expect_success(&format!("txmeta_check.py {}", args.join(" ")), &out)
-}
-
-fn spawn_python(script: &Path, args: &[&str]) -> Result<Child> {
-    Command::new("python3")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .spawn()
-        .context("starting the workload")
-}
 
 #[test]
 fn transaction_metadata_json_and_avro_across_a_crash() -> Result<()> {
     let Some((pg_url, brokers)) = services("e2e_txmeta")? else {
         return Ok(());
     };
-    let registry = env_or("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081");
-    let registry_addr = registry
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    if !reachable(&registry_addr) {
-        if std::env::var_os("CDCQL_REQUIRE_SERVICES").is_some() {
-            bail!("CDCQL_REQUIRE_SERVICES is set but no schema registry answers at {registry}");
-        }
-        eprintln!("\n*** SKIPPED e2e_txmeta: no schema registry at {registry} ***\n");
+    let Some(registry) = registry("e2e_txmeta")? else {
         return Ok(());
-    }
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let check = root.join("tests/e2e/txmeta_check.py");
     let prefix = unique_prefix();

@@ -131,18 +131,9 @@ fn secrets_stay_out_of_output() -> Result<()> {
     let Some((pg_url, brokers)) = services("secrets")? else {
         return Ok(());
     };
-    let registry = env_or("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081");
-    let registry_addr = registry
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    if !reachable(&registry_addr) {
-        if std::env::var_os("CDCQL_REQUIRE_SERVICES").is_some() {
-            bail!("CDCQL_REQUIRE_SERVICES is set but no schema registry answers at {registry}");
-        }
-        eprintln!("\n*** SKIPPED secrets: no schema registry at {registry} ***\n");
+    let Some(registry) = registry("secrets")? else {
         return Ok(());
-    }
+    };
     let prefix = unique_prefix();
     let schema = prefix.clone();
     let work = std::env::temp_dir().join(&prefix);

@@ -32,6 +32,42 @@ pub fn services(test: &str) -> Result<Option<(String, String)>> {
     Ok(Some((pg_url, brokers)))
 }
 
+/// The schema registry's URL when one answers; like `services`, its absence skips `test`, or
+/// fails it under CDCQL_REQUIRE_SERVICES.
+pub fn registry(test: &str) -> Result<Option<String>> {
+    let url = env_or("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081");
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    if reachable(addr) {
+        return Ok(Some(url));
+    }
+    if std::env::var_os("CDCQL_REQUIRE_SERVICES").is_some() {
+        bail!("CDCQL_REQUIRE_SERVICES is set but no schema registry answers at {url}");
+    }
+    eprintln!("\n*** SKIPPED {test}: no schema registry at {url} ***\n");
+    Ok(None)
+}
+
+/// Run a Python checker to completion, echoing its output; fails with its stderr.
+pub fn python(script: &Path, args: &[&str], timeout: Duration) -> Result<()> {
+    let out = run(Command::new("python3").arg(script).args(args), timeout)?;
+    eprint!("{}", String::from_utf8_lossy(&out.stdout));
+    let name = script
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    expect_success(&format!("{name} {}", args.join(" ")), &out)
+}
+
+/// Start a Python workload in the background.
+pub fn spawn_python(script: &Path, args: &[&str]) -> Result<Child> {
+    Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("starting the workload")
+}
+
 pub fn env_or(name: &str, default: &str) -> String {
     std::env::var(name)
         .ok()
