@@ -91,7 +91,7 @@ impl Transform {
     /// of its images, so that the downstream view stays `SELECT ... WHERE ...`: an update
     /// whose old row matched and new row does not becomes a delete, the reverse a create, and
     /// changes to rows that never matched disappear.
-    pub fn changes(&self, batch: ChangeBatch) -> Result<ChangeBatch, DataFusionError> {
+    pub fn changes(&self, batch: &ChangeBatch) -> Result<ChangeBatch, DataFusionError> {
         let n = batch.len();
         let after_match = match &batch.after {
             Some(a) => self.matches(a)?,
@@ -166,15 +166,15 @@ impl Transform {
                 .filter(|(_, k)| **k)
                 .map(|(o, _)| o)
                 .collect(),
-            before: batch.before.map(select).transpose()?,
-            after: batch.after.map(select).transpose()?,
+            before: batch.before.clone().map(select).transpose()?,
+            after: batch.after.clone().map(select).transpose()?,
             before_valid,
-            position: batch.position,
-            snapshot_marks: batch.snapshot_marks,
-            lsns: batch.lsns.map(|l| keep_rows(l, &keep)),
-            txns: batch.txns.map(|t| crate::envelope::TxnRows {
-                positions: t.positions,
-                row_txn: keep_rows(t.row_txn, &keep),
+            position: batch.position.clone(),
+            snapshot_marks: batch.snapshot_marks.clone(),
+            lsns: batch.lsns.as_deref().map(|l| keep_rows(l, &keep)),
+            txns: batch.txns.as_ref().map(|t| crate::envelope::TxnRows {
+                positions: t.positions.clone(),
+                row_txn: keep_rows(&t.row_txn, &keep),
             }),
         })
     }
@@ -213,10 +213,10 @@ impl Transform {
     }
 }
 
-fn keep_rows<T>(v: Vec<T>, keep: &[bool]) -> Vec<T> {
-    v.into_iter()
+fn keep_rows<T: Copy>(v: &[T], keep: &[bool]) -> Vec<T> {
+    v.iter()
         .zip(keep)
         .filter(|(_, k)| **k)
-        .map(|(x, _)| x)
+        .map(|(x, _)| *x)
         .collect()
 }

@@ -648,11 +648,10 @@ pub(crate) fn run_worker(
                         w.settle()?;
                     }
                 }
-                // Kept for the slow path: the query consumes its input.
-                let change = match work[table].transform.changes((*batch).clone()) {
+                let change = match work[table].transform.changes(&batch) {
                     Ok(change) => Some(change),
                     Err(e) => {
-                        let run = |t: &Transform, c: &ChangeBatch| Ok(t.changes(c.clone())?);
+                        let run = |t: &Transform, c: &ChangeBatch| Ok(t.changes(c)?);
                         query_failed(e.into(), &batch, &mut work[table], &mut w, run)?
                     }
                 };

@@ -216,7 +216,6 @@ def verify(pg_url, brokers, schema, prefix):
     for t, s in stats.items():
         print(f"  {t}: {dict(s)}")
     if problems:
-        kinds = Counter(p.split(":")[1].strip() if ":" in p else p for p in problems)
         print("problem kinds:", dict(Counter(" ".join(p.split()[2:5]) for p in problems).most_common(8)))
         print(f"exactly-once verification FAILED ({len(problems)} problems):")
         for p in problems[:50]:
